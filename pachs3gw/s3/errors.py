@@ -133,6 +133,12 @@ MalformedXML = _error(
     400,
     "The XML you provided was not well-formed or did not validate against our published schema.",
 )
+MalformedTrailerError = _error(
+    "MalformedTrailerError",
+    400,
+    "The request contained trailing data that was not well-formed or did not conform to "
+    "our published schema.",
+)
 InvalidObjectState = _error(
     "InvalidObjectState", 403, "The operation is not valid for the current state of the object."
 )

@@ -1,0 +1,182 @@
+"""Conditional requests: ``If-*`` (RFC 7232 as S3 applies it) and ``x-amz-copy-source-if-*``.
+
+The order matters and S3 documents two deviations from a naive reading:
+``If-Match`` that holds makes a failing ``If-Unmodified-Since`` irrelevant,
+and ``If-None-Match`` present makes ``If-Modified-Since`` irrelevant.  HTTP
+dates have one-second resolution, so the object's time is truncated to the
+second before comparing (otherwise an object would always look "modified
+since" its own ``Last-Modified``).  Unparseable dates are ignored, as S3 and
+RFC 7232 do.  Everything here is pure and thread-agnostic.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from pachs3gw.s3 import errors
+
+__all__ = [
+    "NotModified",
+    "check_preconditions",
+    "check_copy_source_preconditions",
+    "format_etag",
+    "normalize_etag",
+    "parse_http_date",
+]
+
+
+class NotModified(Exception):
+    """The client's cached copy is current: answer 304 with no body.
+
+    Not an :class:`errors.S3Error` because a 304 is not an error document;
+    the HTTP layer renders it with the object's ``ETag`` and ``Last-Modified``,
+    which are carried here for convenience.
+    """
+
+    def __init__(self, etag: str, last_modified: datetime) -> None:
+        self.etag = etag
+        self.last_modified = last_modified
+        super().__init__("Not Modified")
+
+
+def normalize_etag(s: str) -> str:
+    """Strip the weak prefix and the quotes, so that ``"abc"``, ``W/"abc"`` and ``abc`` compare equal.
+
+    Clients disagree on quoting (s3cmd and some SDKs send bare hex), and S3
+    treats them all alike.
+    """
+    s = s.strip()
+    if s[:2] in ("W/", "w/"):
+        s = s[2:].lstrip()
+    if len(s) >= 2 and s[0] == '"' and s[-1] == '"':
+        s = s[1:-1]
+    return s
+
+
+def format_etag(raw: str) -> str:
+    """Return the quoted form S3 puts in ``ETag`` headers and XML, whatever form ``raw`` is in."""
+    return f'"{normalize_etag(raw)}"'
+
+
+def _etag_list_matches(header: str, etag: str) -> bool:
+    """Whether an ``If-Match``/``If-None-Match`` list names ``etag`` (``*`` names any object)."""
+    want = normalize_etag(etag)
+    for item in header.split(","):
+        item = item.strip()
+        if item == "*" or (item and normalize_etag(item) == want):
+            return True
+    return False
+
+
+def parse_http_date(value: str) -> datetime | None:
+    """Parse an HTTP date (IMF-fixdate, RFC 850, asctime) or ISO 8601; ``None`` if invalid.
+
+    Always returns an aware UTC datetime.  ISO 8601 is accepted because some
+    SDKs serialise timestamp headers that way.
+    """
+    value = value.strip()
+    if not value:
+        return None
+    parsed: datetime | None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        parsed = None
+    if parsed is None:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _second(dt: datetime) -> datetime:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def _modified_since(last_modified: datetime, header: str) -> bool | None:
+    """``True``/``False`` for a valid date, ``None`` when the header must be ignored."""
+    since = parse_http_date(header)
+    if since is None:
+        return None
+    return _second(last_modified) > since
+
+
+def check_preconditions(
+    headers: Mapping[str, str],
+    etag: str,
+    last_modified: datetime,
+    *,
+    is_get_or_head: bool = True,
+) -> None:
+    """Apply ``If-Match``, ``If-Unmodified-Since``, ``If-None-Match``, ``If-Modified-Since``.
+
+    Raises :class:`errors.PreconditionFailed` (412) or :class:`NotModified`
+    (304; only for GET/HEAD — for other methods a matching
+    ``If-None-Match`` is a 412, and ``If-Modified-Since`` is not evaluated).
+    ``headers`` has lowercase names.  Returns ``None`` when the request
+    should proceed.
+    """
+    if_match = headers.get("if-match")
+    if if_match is not None:
+        if not _etag_list_matches(if_match, etag):
+            raise errors.PreconditionFailed(extra={"Condition": "If-Match"})
+    else:
+        ius = headers.get("if-unmodified-since")
+        if ius is not None and _modified_since(last_modified, ius) is True:
+            raise errors.PreconditionFailed(extra={"Condition": "If-Unmodified-Since"})
+
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:
+        if _etag_list_matches(if_none_match, etag):
+            if is_get_or_head:
+                raise NotModified(format_etag(etag), last_modified)
+            raise errors.PreconditionFailed(extra={"Condition": "If-None-Match"})
+    elif is_get_or_head:
+        ims = headers.get("if-modified-since")
+        if ims is not None and _modified_since(last_modified, ims) is False:
+            raise NotModified(format_etag(etag), last_modified)
+
+
+def check_copy_source_preconditions(
+    headers: Mapping[str, str], etag: str, last_modified: datetime
+) -> None:
+    """Apply the ``x-amz-copy-source-if-*`` headers of CopyObject / UploadPartCopy to the source.
+
+    Same pairing rules as :func:`check_preconditions` (S3 documents them:
+    if-match true + if-unmodified-since false → copy; if-none-match false +
+    if-modified-since true → 412), but every failure is a 412: there is no
+    "not modified" answer to a copy.
+    """
+    prefix = "x-amz-copy-source-"
+    if_match = headers.get(prefix + "if-match")
+    if if_match is not None:
+        if not _etag_list_matches(if_match, etag):
+            raise errors.PreconditionFailed(extra={"Condition": "x-amz-copy-source-If-Match"})
+    else:
+        ius = headers.get(prefix + "if-unmodified-since")
+        if ius is not None and _modified_since(last_modified, ius) is True:
+            raise errors.PreconditionFailed(
+                extra={"Condition": "x-amz-copy-source-If-Unmodified-Since"}
+            )
+    if_none_match = headers.get(prefix + "if-none-match")
+    if if_none_match is not None:
+        if _etag_list_matches(if_none_match, etag):
+            raise errors.PreconditionFailed(
+                extra={"Condition": "x-amz-copy-source-If-None-Match"}
+            )
+    else:
+        ims = headers.get(prefix + "if-modified-since")
+        if ims is not None and _modified_since(last_modified, ims) is False:
+            raise errors.PreconditionFailed(
+                extra={"Condition": "x-amz-copy-source-If-Modified-Since"}
+            )

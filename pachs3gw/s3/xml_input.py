@@ -1,0 +1,199 @@
+"""Safe parsing of the XML request bodies S3 accepts.
+
+Request bodies come from the network, so they are parsed with defusedxml
+(no DTDs, no entities, no external references: XXE and entity bombs are
+refused) after a size check.  Any problem is MalformedXML, S3's answer to
+bodies it cannot read.  Both the S3 namespace
+(``http://s3.amazonaws.com/doc/2006-03-01/``, what the SDKs send) and no
+namespace (what hand-written requests and s3cmd send) are accepted.
+Pure functions: safe from any thread.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import attrs
+import defusedxml
+import defusedxml.ElementTree as DET
+
+from pachs3gw.s3 import errors
+
+__all__ = [
+    "MAX_XML_BODY",
+    "MAX_DELETE_KEYS",
+    "S3_NAMESPACE",
+    "CompletedPart",
+    "DeleteRequest",
+    "parse_complete_multipart",
+    "parse_create_bucket",
+    "parse_delete",
+]
+
+S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+#: Largest XML body read.  A CompleteMultipartUpload of 10,000 parts with a
+#: checksum each is ~2.5 MB, a DeleteObjects of 1,000 keys of 1,024 bytes
+#: ~1.1 MB (more if the keys need escaping); the HTTP layer should read at
+#: most this much and answer MalformedXML beyond.
+MAX_XML_BODY = 8 * 1024 * 1024
+#: S3's limit on keys per DeleteObjects request.
+MAX_DELETE_KEYS = 1000
+MAX_PART_NUMBER = 10000
+
+_CHECKSUM_ELEMENTS = {
+    "ChecksumCRC32": "CRC32",
+    "ChecksumCRC32C": "CRC32C",
+    "ChecksumCRC64NVME": "CRC64NVME",
+    "ChecksumSHA1": "SHA1",
+    "ChecksumSHA256": "SHA256",
+}
+
+
+@attrs.frozen
+class CompletedPart:
+    """One ``<Part>`` of a CompleteMultipartUpload request."""
+
+    part_number: int
+    #: Unquoted, as :func:`pachs3gw.s3.conditions.normalize_etag` gives it.
+    etag: str
+    #: Algorithm (``CRC32``...) → base64 value the client claims for the part.
+    checksums: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class DeleteRequest:
+    """A DeleteObjects request: the keys (with optional version IDs) and Quiet mode."""
+
+    quiet: bool
+    objects: list[tuple[str, str | None]]
+
+
+def _parse(body: bytes, root_name: str) -> ET.Element:
+    if len(body) > MAX_XML_BODY:
+        raise errors.MalformedXML()
+    try:
+        root = DET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (ET.ParseError, defusedxml.DefusedXmlException, ValueError, UnicodeError):
+        raise errors.MalformedXML() from None
+    if _local(root) != root_name:
+        raise errors.MalformedXML()
+    return root
+
+
+def _local(el: ET.Element) -> str | None:
+    """The tag without the S3 namespace; ``None`` for any other namespace."""
+    tag = el.tag
+    if not isinstance(tag, str):
+        return None
+    if tag.startswith("{"):
+        ns, _, name = tag[1:].partition("}")
+        return name if ns == S3_NAMESPACE else None
+    return tag
+
+
+def _children(el: ET.Element, name: str) -> list[ET.Element]:
+    return [c for c in el if _local(c) == name]
+
+
+def _one_text(el: ET.Element, name: str, *, required: bool) -> str | None:
+    found = _children(el, name)
+    if len(found) > 1:
+        raise errors.MalformedXML()
+    if not found:
+        if required:
+            raise errors.MalformedXML()
+        return None
+    if len(found[0]):
+        raise errors.MalformedXML()
+    return found[0].text or ""
+
+
+def parse_complete_multipart(body: bytes) -> list[CompletedPart]:
+    """Parse a ``<CompleteMultipartUpload>`` body into its parts, in document order.
+
+    Order, duplicates and whether the parts exist are the gateway's to judge
+    (InvalidPartOrder / InvalidPart); here only the shape is checked: at
+    least one part, each with an integer PartNumber in 1..10000 and an ETag.
+    """
+    root = _parse(body, "CompleteMultipartUpload")
+    parts: list[CompletedPart] = []
+    for el in _children(root, "Part"):
+        number_text = _one_text(el, "PartNumber", required=True)
+        etag_text = _one_text(el, "ETag", required=True)
+        assert number_text is not None and etag_text is not None
+        number_text = number_text.strip()
+        if not number_text.isascii() or not number_text.isdigit():
+            raise errors.MalformedXML()
+        number = int(number_text)
+        if not 1 <= number <= MAX_PART_NUMBER:
+            raise errors.InvalidArgument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+                extra={"ArgumentName": "partNumber", "ArgumentValue": number_text},
+            )
+        etag = _normalize_etag(etag_text)
+        if not etag:
+            raise errors.MalformedXML()
+        checksums: dict[str, str] = {}
+        for element, alg in _CHECKSUM_ELEMENTS.items():
+            value = _one_text(el, element, required=False)
+            if value is not None and value.strip():
+                checksums[alg] = value.strip()
+        parts.append(CompletedPart(part_number=number, etag=etag, checksums=checksums))
+    if not parts:
+        raise errors.MalformedXML()
+    return parts
+
+
+def _normalize_etag(s: str) -> str:
+    # Local copy of conditions.normalize_etag to keep this module standalone.
+    s = s.strip()
+    if s[:2] in ("W/", "w/"):
+        s = s[2:].lstrip()
+    if len(s) >= 2 and s[0] == '"' and s[-1] == '"':
+        s = s[1:-1]
+    # Some clients send &quot; entities, which the parser already turned
+    # into quotes; nothing else to undo.
+    return s
+
+
+def parse_delete(body: bytes) -> DeleteRequest:
+    """Parse a DeleteObjects ``<Delete>`` body.
+
+    More than 1,000 objects, none, or an ``<Object>`` without ``<Key>`` is
+    MalformedXML, as S3 answers.  Keys are returned verbatim (whitespace is
+    significant in keys).
+    """
+    root = _parse(body, "Delete")
+    quiet_text = _one_text(root, "Quiet", required=False)
+    quiet = False
+    if quiet_text is not None:
+        q = quiet_text.strip().lower()
+        if q not in ("true", "false"):
+            raise errors.MalformedXML()
+        quiet = q == "true"
+    objects: list[tuple[str, str | None]] = []
+    elements = _children(root, "Object")
+    if not elements or len(elements) > MAX_DELETE_KEYS:
+        raise errors.MalformedXML()
+    for el in elements:
+        key = _one_text(el, "Key", required=True)
+        assert key is not None
+        if key == "":
+            raise errors.MalformedXML()
+        version = _one_text(el, "VersionId", required=False)
+        objects.append((key, version.strip() if version is not None and version.strip() else None))
+    return DeleteRequest(quiet=quiet, objects=objects)
+
+
+def parse_create_bucket(body: bytes) -> str | None:
+    """Return the ``LocationConstraint`` of a CreateBucket body; ``None`` if there is none.
+
+    An empty (or all-whitespace) body is normal: most clients send none.
+    """
+    if not body.strip():
+        return None
+    root = _parse(body, "CreateBucketConfiguration")
+    location = _one_text(root, "LocationConstraint", required=False)
+    if location is None or not location.strip():
+        return None
+    return location.strip()
