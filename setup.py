@@ -32,6 +32,7 @@ setup(
             "s3cmd==2.4.0",
             "minio>=7.2",
             "treq>=23.11",
+            "pytest-timeout>=2.3",
         ],
     },
     entry_points={},

@@ -1,0 +1,90 @@
+"""twistd options and ``makeService``: command line > tap.conf > defaults.
+
+This is the one module that touches the global reactor.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from pathlib import Path
+from typing import Any
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from pachs3gw.service import GatewayConfig, GatewayService
+
+CONFIG_SECTION = "pachs3gw"
+
+
+def default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "pachs3gw")
+
+
+DEFAULTS: dict[str, Any] = {
+    "port": "tcp:30600",
+    "data-dir": None,  # computed: default_data_dir()
+    "pachd": None,
+    "threads": 16,
+    "embedded": "child",
+    "auth-tokens": None,
+}
+
+
+class Options(usage.Options):
+    """``twistd pachs3gw`` options; every one may also be set in tap.conf."""
+
+    optParameters = [
+        ["port", "p", None, "Port number or Twisted endpoint string (default tcp:30600)."],
+        ["data-dir", "d", None, "Embedded PFS data directory (default ~/.local/share/pachs3gw)."],
+        ["pachd", None, None, "HOST:PORT of a Pachyderm cluster; no embedded server then."],
+        ["config", "c", None, "INI file with a [pachs3gw] section (tap.conf)."],
+        ["threads", "t", None, "Worker threads for streaming bodies (default 16)."],
+        ["embedded", None, None, "How to run the embedded server: child (default) or inprocess."],
+        ["auth-tokens", None, None, "Embedded server: file of 'token username' lines; turns auth on."],
+    ]
+
+    def postOptions(self) -> None:
+        from_file: dict[str, str] = {}
+        if self["config"]:
+            path = Path(self["config"])
+            if not path.is_file():
+                raise usage.UsageError(f"config file {path} not found")
+            parser = configparser.ConfigParser()
+            parser.read(path)
+            if parser.has_section(CONFIG_SECTION):
+                from_file = dict(parser.items(CONFIG_SECTION))
+            unknown = set(from_file) - set(DEFAULTS)
+            if unknown:
+                raise usage.UsageError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+        for name, default in DEFAULTS.items():
+            if self[name] is None:
+                self[name] = from_file.get(name, default)
+        if self["data-dir"] is None:
+            self["data-dir"] = default_data_dir()
+        try:
+            self["threads"] = int(self["threads"])
+        except ValueError:
+            raise usage.UsageError("--threads must be a number") from None
+        if self["embedded"] not in ("child", "inprocess"):
+            raise usage.UsageError("--embedded must be 'child' or 'inprocess'")
+        port = str(self["port"])
+        self["port"] = f"tcp:{port}" if port.isdigit() else port
+
+    def to_config(self) -> GatewayConfig:
+        return GatewayConfig(
+            endpoint=self["port"],
+            data_dir=self["data-dir"],
+            pachd=self["pachd"],
+            threads=self["threads"],
+            embedded=self["embedded"],
+            auth_tokens=self["auth-tokens"],
+        )
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    return GatewayService(reactor, options.to_config())
