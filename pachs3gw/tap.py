@@ -8,12 +8,14 @@ from __future__ import annotations
 import configparser
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import IService
 from twisted.python import usage
 
-from pachs3gw.service import GatewayConfig, GatewayService
+
+if TYPE_CHECKING:
+    from pachs3gw.service import GatewayConfig
 
 CONFIG_SECTION = "pachs3gw"
 
@@ -74,6 +76,8 @@ class Options(usage.Options):
         self["port"] = f"tcp:{port}" if port.isdigit() else port
 
     def to_config(self) -> GatewayConfig:
+        from pachs3gw.service import GatewayConfig
+
         return GatewayConfig(
             endpoint=self["port"],
             data_dir=self["data-dir"],
@@ -86,5 +90,7 @@ class Options(usage.Options):
 
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
+
+    from pachs3gw.service import GatewayService
 
     return GatewayService(reactor, options.to_config())
