@@ -60,6 +60,11 @@ RequestTimeTooSkewed = _error(
 AuthorizationHeaderMalformed = _error(
     "AuthorizationHeaderMalformed", 400, "The authorization header is malformed."
 )
+AuthorizationQueryParametersError = _error(
+    "AuthorizationQueryParametersError",
+    400,
+    "Error parsing the X-Amz-Credential parameter.",
+)
 MissingSecurityHeader = _error(
     "MissingSecurityHeader", 400, "Your request was missing a required header."
 )
