@@ -22,11 +22,21 @@ def _tool(name: str) -> str:
     return found
 
 
-def aws(endpoint: str, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def aws(
+    endpoint: str,
+    *args: str,
+    check: bool = True,
+    timeout: float = 300,
+    access: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    ca_bundle: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
+    if ca_bundle:
+        env["AWS_CA_BUNDLE"] = ca_bundle
     env.update(
-        AWS_ACCESS_KEY_ID=ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_ACCESS_KEY_ID=access,
+        AWS_SECRET_ACCESS_KEY=secret,
         AWS_DEFAULT_REGION="us-east-1",
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
@@ -40,16 +50,26 @@ def aws(endpoint: str, *args: str, check: bool = True, timeout: float = 300) -> 
     return result
 
 
-def s3cmd(host_port: str, config_dir: Path, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def s3cmd(
+    host_port: str,
+    config_dir: Path,
+    *args: str,
+    check: bool = True,
+    timeout: float = 300,
+    access: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    ca_certs: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     config = config_dir / "s3cfg"
     if not config.exists():
         config.write_text(
             "[default]\n"
-            f"access_key = {ACCESS_KEY}\n"
-            f"secret_key = {SECRET_KEY}\n"
+            f"access_key = {access}\n"
+            f"secret_key = {secret}\n"
             f"host_base = {host_port}\n"
             f"host_bucket = {host_port}\n"
-            "use_https = False\n"
+            f"use_https = {bool(ca_certs)}\n"
+            f"ca_certs_file = {ca_certs or ''}\n"
             "signature_v2 = False\n"
             "bucket_location = us-east-1\n"
         )
