@@ -103,7 +103,13 @@ def _headers_for_signing(req: SignedRequest, params: list[QueryParam], presigned
 
 
 def _resources(raw_path: bytes, params: list[QueryParam]) -> list[bytes]:
-    paths = list(dict.fromkeys([raw_path or b"/", unquote_to_bytes(raw_path or b"/")]))
+    path = raw_path or b"/"
+    paths = [path, unquote_to_bytes(path)]
+    if path.count(b"/") == 1 and len(path) > 1:
+        # A bucket: botocore (whose HmacV1 follows the virtual-host form)
+        # signs "/bucket/" even when it sends "/bucket".
+        paths.append(path + b"/")
+    paths = list(dict.fromkeys(paths))
     subs = [p for p in params if p.name.decode("utf-8", "replace") in SUBRESOURCES]
     subs.sort(key=lambda p: p.name)
 
