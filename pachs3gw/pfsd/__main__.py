@@ -1,0 +1,41 @@
+"""``python -m pachs3gw.pfsd --listen ADDR --data-dir DIR [--tokens FILE]``.
+
+Prints ``LISTENING <address>`` on stdout once serving (the bound port when
+``--listen 127.0.0.1:0``), so a supervisor or test fixture can find it.
+Stops on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Optional, Sequence
+
+from pachs3gw.pfsd._server import read_tokens, start_server
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pachs3gw.pfsd", description=__doc__)
+    parser.add_argument("--listen", required=True, help="HOST:PORT (port 0: any) or unix:PATH")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--tokens", help="file of 'token username' lines; turns auth on")
+    parser.add_argument("--workers", type=int, default=64)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="pfsd %(levelname)s %(name)s: %(message)s")
+    tokens = read_tokens(args.tokens) if args.tokens else None
+    running = start_server(args.data_dir, args.listen, tokens, max_workers=args.workers)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"LISTENING {running.address}", flush=True)
+    while not stop.wait(3600):
+        pass
+    running.stop(grace=2.0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Content-addressed chunk files: the bytes of every file.
+
+A chunk is written to a temporary file, fsynced, renamed to its address and
+its directory fsynced, so a chunk that exists under its name is complete.
+Chunks are immutable. Which chunks are still needed is known only to the
+metadata store (reference counts); this module deletes a chunk only when
+asked to *and* no upload in flight holds a lease on it, which closes the race
+between an upload that found a chunk already present (and skipped writing
+it) and a collector that found it unreferenced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from typing import Callable, Iterable
+
+#: Upload chunk size: big enough that per-chunk costs (fsync, rename, a
+#: metadata row) vanish, small enough to keep memory flat.
+CHUNK_SIZE = 8 << 20
+
+
+class Lease:
+    """The chunks one upload relies on until its commit is durable (any thread)."""
+
+    def __init__(self, store: "ChunkStore") -> None:
+        self._store = store
+        self.addresses: list[bytes] = []
+        #: Chunks this upload created; removed again if the upload fails.
+        self.created: list[bytes] = []
+
+    def release(self, failed: bool = False) -> None:
+        self._store._release(self, failed)
+
+
+class ChunkStore:
+    """Chunk files under ``root``; every method may run on any thread."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._tmp = os.path.join(root, "tmp")
+        os.makedirs(self._tmp, exist_ok=True)
+        for name in os.listdir(self._tmp):
+            os.unlink(os.path.join(self._tmp, name))
+        for i in range(256):
+            os.makedirs(os.path.join(root, "%02x" % i), exist_ok=True)
+        _fsync_dir(root)
+        self._lock = threading.Lock()
+        self._leases: dict[bytes, int] = {}
+        self._fds: dict[bytes, int] = {}
+
+    def path(self, address: bytes) -> str:
+        h = address.hex()
+        return os.path.join(self.root, h[:2], h[2:])
+
+    def lease(self) -> Lease:
+        return Lease(self)
+
+    def hold(self, lease: Lease, addresses: Iterable[bytes]) -> None:
+        """Protect existing chunks (e.g. a CopyFile source) from collection.
+
+        Raises FileNotFoundError if one of them is already gone.
+        """
+        with self._lock:
+            for address in addresses:
+                if not os.path.exists(self.path(address)):
+                    raise FileNotFoundError(address.hex())
+                self._leases[address] = self._leases.get(address, 0) + 1
+                lease.addresses.append(address)
+
+    def put(self, lease: Lease, data: bytes | bytearray | memoryview, address: bytes | None = None) -> bytes:
+        """Store ``data`` durably; returns its address (sha256 unless given)."""
+        if address is None:
+            address = hashlib.sha256(data).digest()
+        final = self.path(address)
+        with self._lock:
+            self._leases[address] = self._leases.get(address, 0) + 1
+            lease.addresses.append(address)
+            exists = os.path.exists(final)
+        if exists:
+            return address
+        tmp = os.path.join(self._tmp, uuid.uuid4().hex)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while len(view):
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, final)
+        _fsync_dir(os.path.dirname(final))
+        lease.created.append(address)
+        return address
+
+    def read(self, address: bytes, offset: int, length: int) -> bytes:
+        fd = os.open(self.path(address), os.O_RDONLY)
+        try:
+            return os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+
+    def _release(self, lease: Lease, failed: bool) -> None:
+        with self._lock:
+            for address in lease.addresses:
+                n = self._leases[address] - 1
+                if n:
+                    self._leases[address] = n
+                else:
+                    del self._leases[address]
+        lease.addresses = []
+
+    def collect(self, address: bytes, still_unreferenced: Callable[[bytes], bool]) -> bool:
+        """Delete a chunk if no lease holds it and the store confirms it is unused.
+
+        ``still_unreferenced`` is asked under the lease lock, so an upload
+        cannot start relying on the chunk between the check and the unlink.
+        """
+        with self._lock:
+            if address in self._leases:
+                return False
+            if not still_unreferenced(address):
+                return False
+            try:
+                os.unlink(self.path(address))
+            except FileNotFoundError:
+                pass
+            return True
+
+    def all_addresses(self) -> Iterable[bytes]:
+        for i in range(256):
+            d = os.path.join(self.root, "%02x" % i)
+            for name in os.listdir(d):
+                try:
+                    yield bytes.fromhex("%02x" % i + name)
+                except ValueError:
+                    continue
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

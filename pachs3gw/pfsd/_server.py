@@ -1,0 +1,93 @@
+"""Starting the embedded server: in this process or as ``python -m pachs3gw.pfsd``."""
+
+from __future__ import annotations
+
+from concurrent import futures
+from typing import Iterator, Mapping, Optional
+
+import grpc
+
+from pachs3gw.pfsd._servicer import AuthServicer, Authenticator, PfsServicer
+from pachs3gw.pfsd._store import Store
+from pachs3gw.proto import auth_v2_pb2_grpc, pfs_v2_pb2_grpc
+
+#: pachd's MaxMsgSize, both ways.
+MAX_MESSAGE_BYTES = 20 * 1024 * 1024
+
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.so_reuseport", 0),
+]
+
+
+class PfsServer:
+    """A running embedded PFS server.
+
+    Unpacks as ``(grpc_server, address)``; ``address`` is what a client
+    dials: ``127.0.0.1:PORT`` (the bound port when 0 was asked) or
+    ``unix:PATH``.
+    """
+
+    def __init__(self, server: grpc.Server, address: str, store: Store) -> None:
+        self.server = server
+        self.address = address
+        self.store = store
+
+    def __iter__(self) -> Iterator[object]:
+        return iter((self.server, self.address))
+
+    def stop(self, grace: Optional[float] = 1.0) -> None:
+        """Stop serving (in-flight calls get ``grace`` seconds) and close the store."""
+        self.server.stop(grace).wait()
+        self.store.close()
+
+
+def read_tokens(path: str) -> dict[str, str]:
+    """A tokens file: lines ``token username``; blank lines and '#' comments skipped."""
+    tokens = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            token, _, user = line.partition(" ")
+            tokens[token] = user.strip() or token
+    return tokens
+
+
+def start_server(
+    data_dir: str,
+    listen: str,
+    tokens: Optional[Mapping[str, str]] = None,
+    max_workers: int = 64,
+) -> PfsServer:
+    """Open the store in ``data_dir`` and serve it on ``listen``.
+
+    ``listen`` is ``HOST:PORT`` (port 0 = any free port) or ``unix:PATH``.
+    ``tokens`` maps token -> username and turns auth on. Each streaming call
+    holds a worker thread for its duration, hence the generous pool.
+    """
+    store = Store(data_dir)
+    try:
+        authenticator = Authenticator(tokens)
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pfsd"),
+            options=SERVER_OPTIONS,
+            maximum_concurrent_rpcs=None,
+        )
+        pfs_v2_pb2_grpc.add_APIServicer_to_server(PfsServicer(store, authenticator), server)
+        auth_v2_pb2_grpc.add_APIServicer_to_server(AuthServicer(authenticator), server)
+        port = server.add_insecure_port(listen)
+        if not listen.startswith("unix:"):
+            if port == 0:
+                raise OSError(f"cannot listen on {listen}")
+            host = listen.rsplit(":", 1)[0]
+            address = f"{host}:{port}"
+        else:
+            address = listen
+        server.start()
+    except BaseException:
+        store.close()
+        raise
+    return PfsServer(server, address, store)

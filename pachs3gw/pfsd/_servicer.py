@@ -1,0 +1,505 @@
+"""The gRPC face of the store: ``pfs_v2.API`` and ``auth_v2.API/WhoAmI``.
+
+Translates protobuf messages to store calls and store errors to gRPC
+statuses. Every method runs on a gRPC server worker thread. Any exception
+that is not a ``PfsError`` becomes UNKNOWN (and is logged): a bad request
+must never take the server down.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import tarfile
+from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
+
+import grpc
+from google.protobuf import empty_pb2, wrappers_pb2
+
+from pachs3gw.pfsd import _content, _errors
+from pachs3gw.pfsd._errors import PfsError
+from pachs3gw.pfsd._store import (
+    DEFAULT_PROJECT,
+    BranchRec,
+    CommitRec,
+    CommitRef,
+    FileRec,
+    RepoRec,
+    Store,
+)
+from pachs3gw.pfsd._tree import Tree
+from pachs3gw.pfsd._upload import Upload
+from pachs3gw.proto import auth_v2_pb2 as auth
+from pachs3gw.proto import auth_v2_pb2_grpc as auth_grpc
+from pachs3gw.proto import pfs_v2_pb2 as pfs
+from pachs3gw.proto import pfs_v2_pb2_grpc as pfs_grpc
+
+log = logging.getLogger(__name__)
+
+#: GetFile message payload: big messages keep per-message Python cost low;
+#: far below the 20 MiB limit.
+READ_PIECE = 4 << 20
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Authenticator:
+    """Checks the ``authn-token`` metadata when tokens are configured."""
+
+    def __init__(self, tokens: Optional[Mapping[str, str]]) -> None:
+        self.tokens = dict(tokens) if tokens is not None else None
+
+    def check(self, context: grpc.ServicerContext) -> Optional[str]:
+        """The caller's username, or None when auth is not active."""
+        if self.tokens is None:
+            return None
+        token = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == "authn-token":
+                token = value if isinstance(value, str) else value.decode()
+        if not token:
+            raise PfsError(grpc.StatusCode.UNAUTHENTICATED, _errors.NO_TOKEN)
+        user = self.tokens.get(token)
+        if user is None:
+            raise PfsError(grpc.StatusCode.UNAUTHENTICATED, _errors.BAD_TOKEN)
+        return user
+
+
+def _abort(context: grpc.ServicerContext, error: BaseException) -> None:
+    if isinstance(error, PfsError):
+        context.abort(error.code, error.message)
+    log.exception("unexpected error", exc_info=error)
+    context.abort(grpc.StatusCode.UNKNOWN, f"{type(error).__name__}: {error}")
+
+
+def unary(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: "PfsServicer", request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            self.auth.check(context)
+            return method(self, request, context)
+        except Exception as e:
+            if _is_abort(e):
+                raise
+            _abort(context, e)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def streaming(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: "PfsServicer", request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            self.auth.check(context)
+            yield from method(self, request, context)
+        except Exception as e:
+            if _is_abort(e):
+                raise
+            _abort(context, e)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _is_abort(e: Exception) -> bool:
+    """Whether ``e`` is what ``context.abort()`` raised (a bare ``Exception()``)."""
+    return type(e) is Exception and not e.args
+
+
+# proto <-> store ------------------------------------------------------------
+
+
+def _project(p: pfs.Project) -> str:
+    return p.name or DEFAULT_PROJECT
+
+
+def _commit_ref(commit: pfs.Commit) -> CommitRef:
+    if not commit.repo.name:
+        raise _errors.unknown(_errors.NO_REPO)
+    return CommitRef(
+        project=_project(commit.repo.project),
+        repo=commit.repo.name,
+        branch=commit.branch.name,
+        id=commit.id,
+    )
+
+
+def _repo_pb(repo: RepoRec) -> pfs.Repo:
+    return pfs.Repo(name=repo.name, type=repo.type, project=pfs.Project(name=repo.project))
+
+
+def _commit_pb(commit: CommitRec) -> pfs.Commit:
+    repo = _repo_pb(commit.repo)
+    if commit.branch:
+        return pfs.Commit(repo=repo, id=commit.id, branch=pfs.Branch(repo=repo, name=commit.branch))
+    return pfs.Commit(repo=repo, id=commit.id)
+
+
+def _parent_pb(commit: CommitRec) -> Optional[pfs.Commit]:
+    if not commit.parent:
+        return None
+    return pfs.Commit(repo=_repo_pb(commit.repo), id=commit.parent)
+
+
+def _ts(field: Any, seconds: Optional[float]) -> None:
+    if seconds is not None:
+        field.FromNanoseconds(int(seconds * 1e9))
+
+
+def _commit_info(store: Store, commit: CommitRec) -> pfs.CommitInfo:
+    info = pfs.CommitInfo(
+        commit=_commit_pb(commit),
+        origin=pfs.CommitOrigin(kind=commit.origin),
+        description=commit.description,
+        error=commit.error,
+        size_bytes_upper_bound=commit.size,
+        details=pfs.CommitInfo.Details(size_bytes=commit.size),
+    )
+    parent = _parent_pb(commit)
+    if parent is not None:
+        info.parent_commit.CopyFrom(parent)
+    repo = _repo_pb(commit.repo)
+    for child in store.children(commit):
+        info.child_commits.append(pfs.Commit(repo=repo, id=child))
+    _ts(info.started, commit.started)
+    _ts(info.finishing, commit.finished)
+    _ts(info.finished, commit.finished)
+    return info
+
+
+def _branch_pb(project: str, repo: str, name: str) -> pfs.Branch:
+    return pfs.Branch(
+        repo=pfs.Repo(name=repo, type="user", project=pfs.Project(name=project)), name=name
+    )
+
+
+def _branch_info(branch: BranchRec) -> pfs.BranchInfo:
+    info = pfs.BranchInfo(
+        branch=pfs.Branch(repo=_repo_pb(branch.repo), name=branch.name),
+        provenance=[_branch_pb(*p) for p in branch.provenance],
+        direct_provenance=[_branch_pb(*p) for p in branch.provenance],
+        subvenance=[_branch_pb(*p) for p in branch.subvenance],
+    )
+    if branch.head is not None:
+        info.head.CopyFrom(_commit_pb(branch.head))
+    return info
+
+
+def _repo_info(repo: RepoRec, branches: list[str], size: int) -> pfs.RepoInfo:
+    repo_pb = _repo_pb(repo)
+    info = pfs.RepoInfo(
+        repo=repo_pb,
+        description=repo.description,
+        size_bytes_upper_bound=size,
+        branches=[pfs.Branch(repo=repo_pb, name=b) for b in branches],
+        details=pfs.RepoInfo.Details(size_bytes=size),
+    )
+    _ts(info.created, repo.created)
+    return info
+
+
+def _file_info(commit: pfs.Commit, f: FileRec) -> pfs.FileInfo:
+    info = pfs.FileInfo(
+        file=pfs.File(commit=commit, path=f.path),
+        file_type=pfs.DIR if f.is_dir else pfs.FILE,
+    )
+    if f.content is not None:
+        info.size_bytes = f.content.size
+        info.hash = f.content.hash
+    _ts(info.committed, f.committed)
+    return info
+
+
+def _limit(items: Iterator[FileRec], number: int) -> Iterator[FileRec]:
+    for i, item in enumerate(items):
+        if number and i >= number:
+            return
+        yield item
+
+
+class PfsServicer(pfs_grpc.APIServicer):
+    """``pfs_v2.API`` over a ``Store``."""
+
+    def __init__(self, store: Store, authenticator: Authenticator) -> None:
+        self.store = store
+        self.auth = authenticator
+
+    # projects ---------------------------------------------------------------
+
+    @unary
+    def CreateProject(self, request: pfs.CreateProjectRequest, context: Any) -> empty_pb2.Empty:
+        self.store.create_project(request.project.name, request.description, request.update)
+        return empty_pb2.Empty()
+
+    @unary
+    def InspectProject(self, request: pfs.InspectProjectRequest, context: Any) -> pfs.ProjectInfo:
+        name, description, created = self.store.inspect_project(request.project.name)
+        info = pfs.ProjectInfo(project=pfs.Project(name=name), description=description)
+        _ts(info.created_at, created)
+        return info
+
+    @streaming
+    def ListProject(self, request: pfs.ListProjectRequest, context: Any) -> Iterator[pfs.ProjectInfo]:
+        for name, description, created in self.store.list_projects():
+            info = pfs.ProjectInfo(project=pfs.Project(name=name), description=description)
+            _ts(info.created_at, created)
+            yield info
+
+    @unary
+    def DeleteProject(self, request: pfs.DeleteProjectRequest, context: Any) -> empty_pb2.Empty:
+        self.store.delete_project(request.project.name, request.force)
+        return empty_pb2.Empty()
+
+    # repos ------------------------------------------------------------------
+
+    @unary
+    def CreateRepo(self, request: pfs.CreateRepoRequest, context: Any) -> empty_pb2.Empty:
+        self.store.create_repo(
+            _project(request.repo.project),
+            request.repo.name,
+            request.repo.type,
+            request.description,
+            request.update,
+        )
+        return empty_pb2.Empty()
+
+    @unary
+    def InspectRepo(self, request: pfs.InspectRepoRequest, context: Any) -> pfs.RepoInfo:
+        return _repo_info(*self.store.inspect_repo(_project(request.repo.project), request.repo.name))
+
+    @streaming
+    def ListRepo(self, request: pfs.ListRepoRequest, context: Any) -> Iterator[pfs.RepoInfo]:
+        projects = [p.name for p in request.projects if p.name]
+        for repo, branches, size in self.store.list_repos(projects, request.type):
+            yield _repo_info(repo, branches, size)
+
+    @unary
+    def DeleteRepo(self, request: pfs.DeleteRepoRequest, context: Any) -> pfs.DeleteRepoResponse:
+        self.store.delete_repo(_project(request.repo.project), request.repo.name, request.force)
+        return pfs.DeleteRepoResponse(deleted=True)
+
+    # commits ----------------------------------------------------------------
+
+    @unary
+    def StartCommit(self, request: pfs.StartCommitRequest, context: Any) -> pfs.Commit:
+        branch = request.branch
+        repo = branch.repo if branch.repo.name else request.parent.repo
+        if not repo.name:
+            raise _errors.unknown(_errors.NO_REPO)
+        parent = _commit_ref(request.parent) if request.parent.repo.name else None
+        commit = self.store.start_commit(
+            _project(repo.project), repo.name, branch.name, parent, request.description
+        )
+        return _commit_pb(commit)
+
+    @unary
+    def FinishCommit(self, request: pfs.FinishCommitRequest, context: Any) -> empty_pb2.Empty:
+        self.store.finish_commit(
+            _commit_ref(request.commit), request.description, request.error, request.force
+        )
+        return empty_pb2.Empty()
+
+    @unary
+    def ClearCommit(self, request: pfs.ClearCommitRequest, context: Any) -> empty_pb2.Empty:
+        self.store.clear_commit(_commit_ref(request.commit))
+        return empty_pb2.Empty()
+
+    @unary
+    def InspectCommit(self, request: pfs.InspectCommitRequest, context: Any) -> pfs.CommitInfo:
+        wait = request.wait in (pfs.FINISHING, pfs.FINISHED)
+        commit = self.store.inspect_commit(_commit_ref(request.commit), wait, context.is_active)
+        return _commit_info(self.store, commit)
+
+    @streaming
+    def ListCommit(self, request: pfs.ListCommitRequest, context: Any) -> Iterator[pfs.CommitInfo]:
+        if not request.repo.name:
+            raise _errors.unknown(_errors.NO_REPO)
+        to = _commit_ref(request.to) if request.to.repo.name else None
+        from_ = _commit_ref(getattr(request, "from")) if getattr(request, "from").repo.name else None
+        commits = self.store.list_commits(
+            _project(request.repo.project), request.repo.name, to, from_, request.number, request.reverse
+        )
+        for commit in commits:
+            yield _commit_info(self.store, commit)
+
+    # branches -----------------------------------------------------------------
+
+    @unary
+    def CreateBranch(self, request: pfs.CreateBranchRequest, context: Any) -> empty_pb2.Empty:
+        branch = request.branch
+        if not branch.repo.name:
+            raise _errors.unknown(_errors.NO_REPO)
+        head = _commit_ref(request.head) if (request.head.id or request.head.branch.name) else None
+        provenance = [(_project(p.repo.project), p.repo.name, p.name) for p in request.provenance]
+        self.store.create_branch(
+            _project(branch.repo.project), branch.repo.name, branch.name, head, provenance
+        )
+        return empty_pb2.Empty()
+
+    @unary
+    def InspectBranch(self, request: pfs.InspectBranchRequest, context: Any) -> pfs.BranchInfo:
+        b = request.branch
+        return _branch_info(self.store.inspect_branch(_project(b.repo.project), b.repo.name, b.name))
+
+    @streaming
+    def ListBranch(self, request: pfs.ListBranchRequest, context: Any) -> Iterator[pfs.BranchInfo]:
+        repo = request.repo
+        for branch in self.store.list_branches(_project(repo.project), repo.name, request.reverse):
+            yield _branch_info(branch)
+
+    @unary
+    def DeleteBranch(self, request: pfs.DeleteBranchRequest, context: Any) -> empty_pb2.Empty:
+        b = request.branch
+        self.store.delete_branch(_project(b.repo.project), b.repo.name, b.name, request.force)
+        return empty_pb2.Empty()
+
+    # files ------------------------------------------------------------------------
+
+    def ModifyFile(self, request_iterator: Iterator[pfs.ModifyFileRequest], context: Any) -> empty_pb2.Empty:
+        upload: Optional[Upload] = None
+        try:
+            self.auth.check(context)
+            target: Optional[CommitRef] = None
+            upload = Upload(self.store)
+            for request in request_iterator:
+                kind = request.WhichOneof("body")
+                if kind == "set_commit":
+                    ref = _commit_ref(request.set_commit)
+                    if target is not None and ref != target:
+                        edits, dirs = upload.finish()
+                        self.store.modify(target, edits, dirs)
+                        upload.committed()
+                        upload = Upload(self.store)
+                    target = ref
+                    self.store.check_writable(target)
+                elif target is None:
+                    raise _errors.unknown(_errors.FIRST_MESSAGE_NOT_COMMIT)
+                elif kind == "add_file":
+                    add = request.add_file
+                    source = add.WhichOneof("source")
+                    if source == "url":
+                        raise PfsError(
+                            grpc.StatusCode.UNIMPLEMENTED, "AddFile from a URL is not supported"
+                        )
+                    upload.add(add.path, add.raw.value if source == "raw" else b"")
+                elif kind == "delete_file":
+                    upload.delete(request.delete_file.path)
+                elif kind == "copy_file":
+                    copy = request.copy_file
+                    upload.copy(copy.dst, _commit_ref(copy.src.commit), copy.src.path, copy.append)
+                else:
+                    raise _errors.invalid_argument("empty ModifyFile message")
+            if not context.is_active():
+                raise PfsError(grpc.StatusCode.CANCELLED, "ModifyFile cancelled")
+            if target is not None:
+                edits, dirs = upload.finish()
+                self.store.modify(target, edits, dirs)
+            upload.committed()
+            upload = None
+            return empty_pb2.Empty()
+        except Exception as e:
+            if upload is not None:
+                try:
+                    upload.abort()
+                except Exception:
+                    log.exception("discarding a failed upload")
+            if _is_abort(e):
+                raise
+            if isinstance(e, grpc.RpcError):
+                # The client went away mid-stream; nothing was committed.
+                context.abort(grpc.StatusCode.CANCELLED, "ModifyFile cancelled")
+            _abort(context, e)
+            raise  # unreachable: abort raises
+
+    def _tree(self, commit: pfs.Commit) -> Tree:
+        return Tree(self.store, self.store.resolve(_commit_ref(commit)))
+
+    @streaming
+    def GetFile(self, request: pfs.GetFileRequest, context: Any) -> Iterator[wrappers_pb2.BytesValue]:
+        if request.URL:
+            raise PfsError(grpc.StatusCode.UNIMPLEMENTED, "GetFile to a URL is not supported")
+        tree = self._tree(request.file.commit)
+        found = tree.regular_file(request.file.path)
+        assert found.content is not None
+        offset = max(0, request.offset)
+        for piece in _content.iter_bytes(
+            found.content.extents, offset, self.store.chunks.read, READ_PIECE
+        ):
+            yield wrappers_pb2.BytesValue(value=piece)
+
+    @streaming
+    def GetFileTAR(self, request: pfs.GetFileRequest, context: Any) -> Iterator[wrappers_pb2.BytesValue]:
+        tree = self._tree(request.file.commit)
+        path = request.file.path or "/"
+        found = tree.inspect(path)
+        files = tree.walk(found.path) if found.is_dir else iter([found])
+        for f in files:
+            info = tarfile.TarInfo(f.path.lstrip("/").rstrip("/") or ".")
+            if f.committed is not None:
+                info.mtime = int(f.committed)
+            if f.is_dir:
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                yield wrappers_pb2.BytesValue(value=info.tobuf(tarfile.PAX_FORMAT))
+                continue
+            assert f.content is not None
+            info.size = f.content.size
+            info.mode = 0o644
+            yield wrappers_pb2.BytesValue(value=info.tobuf(tarfile.PAX_FORMAT))
+            for piece in _content.iter_bytes(f.content.extents, 0, self.store.chunks.read, READ_PIECE):
+                yield wrappers_pb2.BytesValue(value=piece)
+            pad = -f.content.size % tarfile.BLOCKSIZE
+            if pad:
+                yield wrappers_pb2.BytesValue(value=b"\0" * pad)
+        yield wrappers_pb2.BytesValue(value=b"\0" * (2 * tarfile.BLOCKSIZE))
+
+    @unary
+    def InspectFile(self, request: pfs.InspectFileRequest, context: Any) -> pfs.FileInfo:
+        tree = self._tree(request.file.commit)
+        return _file_info(_commit_pb(tree.commit), tree.inspect(request.file.path))
+
+    @streaming
+    def ListFile(self, request: pfs.ListFileRequest, context: Any) -> Iterator[pfs.FileInfo]:
+        tree = self._tree(request.file.commit)
+        commit = _commit_pb(tree.commit)
+        entries = tree.list_dir(
+            request.file.path or "/", request.paginationMarker.path, request.reverse
+        )
+        for f in _limit(entries, request.number):
+            yield _file_info(commit, f)
+
+    @streaming
+    def WalkFile(self, request: pfs.WalkFileRequest, context: Any) -> Iterator[pfs.FileInfo]:
+        tree = self._tree(request.file.commit)
+        commit = _commit_pb(tree.commit)
+        entries = tree.walk(request.file.path or "/", request.paginationMarker.path, request.reverse)
+        for f in _limit(entries, request.number):
+            yield _file_info(commit, f)
+
+    @streaming
+    def GlobFile(self, request: pfs.GlobFileRequest, context: Any) -> Iterator[pfs.FileInfo]:
+        tree = self._tree(request.commit)
+        commit = _commit_pb(tree.commit)
+        lower, upper = request.path_range.lower, request.path_range.upper
+        for f in tree.glob(request.pattern):
+            if lower and f.path < lower:
+                continue
+            if upper and f.path >= upper:
+                break
+            yield _file_info(commit, f)
+
+
+class AuthServicer(auth_grpc.APIServicer):
+    """``auth_v2.API/WhoAmI``: the only auth call the gateway makes."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.auth = authenticator
+
+    def WhoAmI(self, request: auth.WhoAmIRequest, context: Any) -> auth.WhoAmIResponse:
+        if self.auth.tokens is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, _errors.AUTH_NOT_ACTIVATED)
+        try:
+            user = self.auth.check(context)
+        except PfsError as e:
+            context.abort(e.code, e.message)
+        return auth.WhoAmIResponse(username=user or "")

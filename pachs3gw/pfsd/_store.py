@@ -1,0 +1,943 @@
+"""The durable PFS store: projects, repos, branches, commits and file trees.
+
+All metadata lives in one SQLite database in WAL mode with
+``synchronous=FULL``: a transaction that returned is on disk, so a
+ModifyFile acknowledged after its commit transaction survives ``kill -9``.
+Writes are serialized by one lock (SQLite allows one writer anyway; the lock
+avoids busy-waiting); the bytes of an upload are written to chunk files
+*before* the lock is taken, so the lock is held for metadata only. Readers
+use their own thread's connection and never wait for writers.
+
+Each method runs on the calling thread (a gRPC worker thread); every
+thread gets its own connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Optional
+
+import attrs
+
+from pachs3gw.pfsd import _content, _errors, _scan
+from pachs3gw.pfsd._chunks import ChunkStore, Lease
+from pachs3gw.pfsd._content import Content
+from pachs3gw.pfsd._schema import SCHEMA
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROJECT = "default"
+_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+_COMMIT_ID = re.compile(r"^[0-9a-f]{32}$")
+_ANCESTRY = re.compile(r"^(.*?)((?:[\^~][0-9]*)*)$")
+
+ORIGIN_USER = 1
+ORIGIN_AUTO = 2
+
+
+def validate_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise _errors.invalid_name(name)
+
+
+@attrs.frozen
+class RepoRec:
+    id: int
+    project: str
+    name: str
+    type: str
+    description: str
+    created: float
+
+
+@attrs.frozen
+class CommitRec:
+    seq: int
+    id: str
+    repo: RepoRec
+    lineage: int
+    depth: int
+    parent: Optional[str]
+    branch: Optional[str]
+    origin: int
+    description: str
+    started: float
+    finished: Optional[float]
+    size: int
+    error: str
+
+
+@attrs.frozen
+class BranchRec:
+    repo: RepoRec
+    name: str
+    head: Optional[CommitRec]
+    created: float
+    provenance: list[tuple[str, str, str]]
+    subvenance: list[tuple[str, str, str]]
+
+
+@attrs.frozen
+class CommitRef:
+    """A commit as a client names it: a branch head, or an ID (maybe with ``^``/``~N``)."""
+
+    project: str
+    repo: str
+    branch: str = ""
+    id: str = ""
+
+
+@attrs.frozen
+class FileRec:
+    """A file (``content`` set) or a directory (``path`` ends with '/')."""
+
+    path: str
+    content: Optional[Content]
+    committed: Optional[float]
+
+    @property
+    def is_dir(self) -> bool:
+        return self.content is None
+
+
+@attrs.define
+class Edit:
+    """What one ModifyFile stream does to one path.
+
+    The new file is the old one (unless ``reset``: DeleteFile or overwrite)
+    followed by ``parts``. With ``reset`` and no parts the file is deleted.
+    """
+
+    reset: bool = False
+    parts: list[Content] = attrs.Factory(list)
+
+
+def clean_path(path: str) -> str:
+    """pachd's CleanPath: absolute, no '.', '..' or duplicate or trailing slashes."""
+    if "\x00" in path or _scan.TOP in path:
+        raise _errors.invalid_argument(f"path {path!r} contains an invalid character")
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+class Store:
+    """The embedded PFS store rooted at ``data_dir``."""
+
+    def __init__(self, data_dir: str) -> None:
+        os.makedirs(data_dir, exist_ok=True)
+        self.data_dir = data_dir
+        self.chunks = ChunkStore(os.path.join(data_dir, "chunks"))
+        self._path = os.path.join(data_dir, "meta.sqlite")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._wlock = threading.RLock()
+        self._lineages: dict[int, tuple[Optional[int], Optional[int]]] = {}
+        self._commit_finished = threading.Condition()
+        self._gc_wanted = threading.Event()
+        self._closed = False
+        db = self._db()
+        db.executescript(SCHEMA)
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM projects WHERE name=?", (DEFAULT_PROJECT,)).fetchone() is None:
+                db.execute(
+                    "INSERT INTO projects VALUES (?, ?, ?)", (DEFAULT_PROJECT, "", time.time())
+                )
+        self._gc_thread = threading.Thread(target=self._gc_loop, name="pfsd-gc", daemon=True)
+        self._sweep_orphans = True
+        self._gc_wanted.set()
+        self._gc_thread.start()
+
+    # connections and transactions ---------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db: Optional[sqlite3.Connection] = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=60
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA cache_size=-16000")
+            self._local.db = db
+            with self._connections_lock:
+                self._connections.append(db)
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._wlock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for multi-statement reads."""
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._closed = True
+        self._gc_wanted.set()
+        self._gc_thread.join(timeout=10)
+        with self._connections_lock:
+            for db in self._connections:
+                try:
+                    db.close()
+                except sqlite3.Error:
+                    pass
+            self._connections.clear()
+
+    # projects -------------------------------------------------------------
+
+    def create_project(self, name: str, description: str, update: bool) -> None:
+        validate_name(name)
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM projects WHERE name=?", (name,)).fetchone():
+                if not update:
+                    raise _errors.project_exists(name)
+                db.execute("UPDATE projects SET description=? WHERE name=?", (description, name))
+                return
+            db.execute("INSERT INTO projects VALUES (?, ?, ?)", (name, description, time.time()))
+
+    def inspect_project(self, name: str) -> tuple[str, str, float]:
+        row = self._db().execute("SELECT * FROM projects WHERE name=?", (name or DEFAULT_PROJECT,)).fetchone()
+        if row is None:
+            raise _errors.project_not_found(name)
+        return row
+
+    def list_projects(self) -> list[tuple[str, str, float]]:
+        return self._db().execute("SELECT * FROM projects ORDER BY name").fetchall()
+
+    def delete_project(self, name: str, force: bool) -> None:
+        name = name or DEFAULT_PROJECT
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM projects WHERE name=?", (name,)).fetchone() is None:
+                raise _errors.project_not_found(name)
+            repos = db.execute("SELECT name FROM repos WHERE project=?", (name,)).fetchall()
+            if repos and not force:
+                raise _errors.unknown(
+                    f"cannot delete project {name}: it still has {len(repos)} repo(s)"
+                )
+            for (repo,) in repos:
+                self._delete_repo(db, self._repo(db, name, repo))
+            db.execute("DELETE FROM projects WHERE name=?", (name,))
+        self._gc_wanted.set()
+
+    # repos ------------------------------------------------------------------
+
+    def _repo(self, db: sqlite3.Connection, project: str, name: str) -> RepoRec:
+        project = project or DEFAULT_PROJECT
+        row = db.execute(
+            "SELECT id, project, name, type, description, created FROM repos"
+            " WHERE project=? AND name=?",
+            (project, name),
+        ).fetchone()
+        if row is None:
+            raise _errors.repo_not_found(project, name)
+        return RepoRec(*row)
+
+    def _repo_by_id(self, db: sqlite3.Connection, repo_id: int) -> RepoRec:
+        row = db.execute(
+            "SELECT id, project, name, type, description, created FROM repos WHERE id=?",
+            (repo_id,),
+        ).fetchone()
+        return RepoRec(*row)
+
+    def create_repo(self, project: str, name: str, type_: str, description: str, update: bool) -> None:
+        project = project or DEFAULT_PROJECT
+        validate_name(name)
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM projects WHERE name=?", (project,)).fetchone() is None:
+                raise _errors.project_not_found(project)
+            row = db.execute(
+                "SELECT id FROM repos WHERE project=? AND name=?", (project, name)
+            ).fetchone()
+            if row is not None:
+                if not update:
+                    raise _errors.repo_exists(project, name)
+                db.execute("UPDATE repos SET description=? WHERE id=?", (description, row[0]))
+                return
+            db.execute(
+                "INSERT INTO repos(project, name, type, description, created) VALUES (?,?,?,?,?)",
+                (project, name, type_ or "user", description, time.time()),
+            )
+
+    def inspect_repo(self, project: str, name: str) -> tuple[RepoRec, list[str], int]:
+        """The repo, its branch names and the size of its biggest branch head."""
+        with self._read() as db:
+            repo = self._repo(db, project, name)
+            return (repo,) + self._repo_summary(db, repo)  # type: ignore[return-value]
+
+    def _repo_summary(self, db: sqlite3.Connection, repo: RepoRec) -> tuple[list[str], int]:
+        rows = db.execute(
+            "SELECT b.name, c.size FROM branches b LEFT JOIN commits c ON c.id = b.head"
+            " WHERE b.repo=? ORDER BY b.created DESC",
+            (repo.id,),
+        ).fetchall()
+        return [r[0] for r in rows], max([r[1] or 0 for r in rows], default=0)
+
+    def list_repos(self, projects: list[str], type_: str) -> list[tuple[RepoRec, list[str], int]]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT id, project, name, type, description, created FROM repos"
+                " ORDER BY created DESC"
+            ).fetchall()
+            result = []
+            for row in rows:
+                repo = RepoRec(*row)
+                if projects and repo.project not in projects:
+                    continue
+                if type_ and repo.type != type_:
+                    continue
+                result.append((repo,) + self._repo_summary(db, repo))
+            return result  # type: ignore[return-value]
+
+    def delete_repo(self, project: str, name: str, force: bool) -> None:
+        with self._write() as db:
+            self._delete_repo(db, self._repo(db, project, name))
+        self._gc_wanted.set()
+
+    def _delete_repo(self, db: sqlite3.Connection, repo: RepoRec) -> None:
+        lineages = [r[0] for r in db.execute("SELECT id FROM lineages WHERE repo=?", (repo.id,))]
+        for lineage in lineages:
+            self._drop_rows(db, lineage, 0)
+            db.execute("DELETE FROM lineages WHERE id=?", (lineage,))
+            self._lineages.pop(lineage, None)
+        db.execute("DELETE FROM commits WHERE repo=?", (repo.id,))
+        db.execute("DELETE FROM branches WHERE repo=?", (repo.id,))
+        db.execute("DELETE FROM provenance WHERE repo=? OR prov_repo=?", (repo.id, repo.id))
+        db.execute("DELETE FROM repos WHERE id=?", (repo.id,))
+
+    def _drop_rows(self, db: sqlite3.Connection, lineage: int, above_depth: int) -> None:
+        """Delete the file rows of ``lineage`` deeper than ``above_depth``."""
+        counts = Counter(
+            r[0]
+            for r in db.execute(
+                "SELECT content FROM files WHERE lineage=? AND depth>? AND content IS NOT NULL",
+                (lineage, above_depth),
+            )
+        )
+        for content_id, n in counts.items():
+            self._decref(db, content_id, n)
+        db.execute("DELETE FROM files WHERE lineage=? AND depth>?", (lineage, above_depth))
+
+    # branches ---------------------------------------------------------------
+
+    def _branch_row(self, db: sqlite3.Connection, repo: RepoRec, name: str) -> Optional[tuple[str, Optional[str], float]]:
+        return db.execute(
+            "SELECT name, head, created FROM branches WHERE repo=? AND name=?", (repo.id, name)
+        ).fetchone()
+
+    def _is_output(self, db: sqlite3.Connection, repo: RepoRec, branch: str) -> bool:
+        return (
+            db.execute(
+                "SELECT 1 FROM provenance WHERE repo=? AND branch=? LIMIT 1", (repo.id, branch)
+            ).fetchone()
+            is not None
+        )
+
+    def create_branch(
+        self,
+        project: str,
+        repo_name: str,
+        name: str,
+        head: Optional[CommitRef],
+        provenance: list[tuple[str, str, str]],
+    ) -> None:
+        validate_name(name)
+        with self._write() as db:
+            repo = self._repo(db, project, repo_name)
+            prov_rows = []
+            for p_project, p_repo, p_branch in provenance:
+                prov = self._repo(db, p_project, p_repo)
+                if self._branch_row(db, prov, p_branch) is None:
+                    raise _errors.branch_not_found(prov.project, prov.name, p_branch)
+                if prov.id == repo.id and p_branch == name:
+                    raise _errors.unknown(f"branch {repo.project}/{repo.name}@{name} cannot be in its own provenance")
+                prov_rows.append((repo.id, name, prov.id, p_branch))
+            existing = self._branch_row(db, repo, name)
+            head_commit: Optional[CommitRec] = None
+            if head is not None:
+                head_commit = self._resolve(db, head)
+                if head_commit.repo.id != repo.id:
+                    raise _errors.unknown(
+                        f"branch {name} and its head commit must be in the same repo"
+                    )
+            if existing is None:
+                db.execute(
+                    "INSERT INTO branches VALUES (?, ?, NULL, ?)", (repo.id, name, time.time())
+                )
+                if head_commit is None:
+                    # pachd gives every new branch a head: an empty finished commit.
+                    head_commit = self._new_commit(db, repo, None, name, ORIGIN_AUTO, "", True)
+            if head_commit is not None:
+                db.execute(
+                    "UPDATE branches SET head=? WHERE repo=? AND name=?",
+                    (head_commit.id, repo.id, name),
+                )
+            db.execute("DELETE FROM provenance WHERE repo=? AND branch=?", (repo.id, name))
+            db.executemany("INSERT OR IGNORE INTO provenance VALUES (?,?,?,?)", prov_rows)
+
+    def inspect_branch(self, project: str, repo_name: str, name: str) -> BranchRec:
+        with self._read() as db:
+            repo = self._repo(db, project, repo_name)
+            row = self._branch_row(db, repo, name)
+            if row is None:
+                raise _errors.branch_not_found(repo.project, repo.name, name)
+            return self._branch_rec(db, repo, row)
+
+    def _branch_rec(self, db: sqlite3.Connection, repo: RepoRec, row: tuple[str, Optional[str], float]) -> BranchRec:
+        name, head, created = row
+        prov = db.execute(
+            "SELECT r.project, r.name, p.prov_branch FROM provenance p JOIN repos r"
+            " ON r.id = p.prov_repo WHERE p.repo=? AND p.branch=?",
+            (repo.id, name),
+        ).fetchall()
+        sub = db.execute(
+            "SELECT r.project, r.name, p.branch FROM provenance p JOIN repos r"
+            " ON r.id = p.repo WHERE p.prov_repo=? AND p.prov_branch=?",
+            (repo.id, name),
+        ).fetchall()
+        return BranchRec(
+            repo=repo,
+            name=name,
+            head=self._commit_by_id(db, repo, head) if head else None,
+            created=created,
+            provenance=[tuple(r) for r in prov],  # type: ignore[misc]
+            subvenance=[tuple(r) for r in sub],  # type: ignore[misc]
+        )
+
+    def list_branches(self, project: str, repo_name: str, reverse: bool) -> list[BranchRec]:
+        with self._read() as db:
+            repo = self._repo(db, project, repo_name)
+            rows = db.execute(
+                "SELECT name, head, created FROM branches WHERE repo=? ORDER BY created "
+                + ("ASC" if reverse else "DESC"),
+                (repo.id,),
+            ).fetchall()
+            return [self._branch_rec(db, repo, row) for row in rows]
+
+    def delete_branch(self, project: str, repo_name: str, name: str, force: bool) -> None:
+        """Delete a branch (a missing one is fine) and the commits only it reached."""
+        with self._write() as db:
+            repo = self._repo(db, project, repo_name)
+            if self._branch_row(db, repo, name) is None:
+                return
+            db.execute("DELETE FROM branches WHERE repo=? AND name=?", (repo.id, name))
+            db.execute("DELETE FROM provenance WHERE repo=? AND branch=?", (repo.id, name))
+            db.execute(
+                "DELETE FROM provenance WHERE prov_repo=? AND prov_branch=?", (repo.id, name)
+            )
+            self._prune(db, repo)
+        self._gc_wanted.set()
+
+    def _prune(self, db: sqlite3.Connection, repo: RepoRec) -> None:
+        """Drop the commits (and their file rows) no branch head reaches any more."""
+        reach: dict[int, int] = {}
+        heads = db.execute(
+            "SELECT c.lineage, c.depth FROM branches b JOIN commits c ON c.id = b.head"
+            " WHERE b.repo=?",
+            (repo.id,),
+        ).fetchall()
+        for lineage, depth in heads:
+            for seg_lineage, seg_depth in self._segments(db, lineage, depth):
+                if reach.get(seg_lineage, -1) < seg_depth:
+                    reach[seg_lineage] = seg_depth
+        for (lineage,) in db.execute(
+            "SELECT id FROM lineages WHERE repo=?", (repo.id,)
+        ).fetchall():
+            keep = reach.get(lineage, 0)
+            self._drop_rows(db, lineage, keep)
+            db.execute("DELETE FROM commits WHERE lineage=? AND depth>?", (lineage, keep))
+            if keep == 0 and lineage not in reach:
+                db.execute("DELETE FROM lineages WHERE id=?", (lineage,))
+                self._lineages.pop(lineage, None)
+
+    # commits ------------------------------------------------------------------
+
+    _COMMIT_COLUMNS = (
+        "seq, id, repo, lineage, depth, parent, branch, origin, description, started,"
+        " finished, size, error"
+    )
+
+    def _commit_rec(self, repo: RepoRec, row: tuple) -> CommitRec:  # type: ignore[type-arg]
+        return CommitRec(row[0], row[1], repo, *row[3:])
+
+    def _commit_by_id(self, db: sqlite3.Connection, repo: RepoRec, commit_id: str) -> CommitRec:
+        row = db.execute(
+            f"SELECT {self._COMMIT_COLUMNS} FROM commits WHERE id=?", (commit_id,)
+        ).fetchone()
+        if row is None or row[2] != repo.id:
+            raise _errors.commit_not_found(repo.project, repo.name, commit_id)
+        return self._commit_rec(repo, row)
+
+    def _resolve(self, db: sqlite3.Connection, ref: CommitRef) -> CommitRec:
+        """A commit from its handle: branch head, ID, and ``^``/``~N`` ancestry."""
+        repo = self._repo(db, ref.project, ref.repo)
+        handle = ref.id or ref.branch
+        if not handle:
+            raise _errors.unknown("cannot pick commit with no id or branch")
+        match = _ANCESTRY.match(handle)
+        assert match is not None
+        base, ancestry = match.group(1), match.group(2)
+        back = 0
+        for op in re.findall(r"[\^~][0-9]*", ancestry):
+            back += int(op[1:]) if len(op) > 1 else 1
+        if _COMMIT_ID.match(base):
+            commit = self._commit_by_id(db, repo, base)
+        else:
+            row = self._branch_row(db, repo, base)
+            if row is None:
+                raise _errors.branch_not_found(repo.project, repo.name, base)
+            if row[1] is None:
+                raise _errors.commit_not_found(repo.project, repo.name, handle)
+            commit = self._commit_by_id(db, repo, row[1])
+        for _ in range(back):
+            if commit.parent is None:
+                raise _errors.commit_not_found(repo.project, repo.name, handle)
+            commit = self._commit_by_id(db, repo, commit.parent)
+        return commit
+
+    def resolve(self, ref: CommitRef) -> CommitRec:
+        with self._read() as db:
+            return self._resolve(db, ref)
+
+    def _lineage(self, db: sqlite3.Connection, lineage: int) -> tuple[Optional[int], Optional[int]]:
+        cached = self._lineages.get(lineage)
+        if cached is None:
+            row = db.execute(
+                "SELECT base_lineage, base_depth FROM lineages WHERE id=?", (lineage,)
+            ).fetchone()
+            cached = (row[0], row[1]) if row else (None, None)
+            self._lineages[lineage] = cached
+        return cached
+
+    def _segments(self, db: sqlite3.Connection, lineage: Optional[int], depth: Optional[int]) -> list[tuple[int, int]]:
+        segments = []
+        while lineage is not None and depth is not None:
+            segments.append((lineage, depth))
+            lineage, depth = self._lineage(db, lineage)
+        return segments
+
+    def segments(self, db: sqlite3.Connection, commit: CommitRec) -> list[tuple[int, int]]:
+        return self._segments(db, commit.lineage, commit.depth)
+
+    def _new_commit(
+        self,
+        db: sqlite3.Connection,
+        repo: RepoRec,
+        parent: Optional[CommitRec],
+        branch: Optional[str],
+        origin: int,
+        description: str,
+        finished: bool,
+    ) -> CommitRec:
+        """Insert a commit (lineage rule in the module docstring) and move the branch."""
+        if parent is not None:
+            depth = parent.depth + 1
+            taken = db.execute(
+                "SELECT 1 FROM commits WHERE lineage=? AND depth=?", (parent.lineage, depth)
+            ).fetchone()
+            if taken is None:
+                lineage = parent.lineage
+            else:
+                lineage = db.execute(
+                    "INSERT INTO lineages(repo, base_lineage, base_depth) VALUES (?,?,?)",
+                    (repo.id, parent.lineage, parent.depth),
+                ).lastrowid
+        else:
+            depth = 1
+            lineage = db.execute(
+                "INSERT INTO lineages(repo, base_lineage, base_depth) VALUES (?, NULL, NULL)",
+                (repo.id,),
+            ).lastrowid
+        now = time.time()
+        commit_id = uuid.uuid4().hex
+        cur = db.execute(
+            "INSERT INTO commits(id, repo, lineage, depth, parent, branch, origin, description,"
+            " started, finished, size) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                commit_id,
+                repo.id,
+                lineage,
+                depth,
+                parent.id if parent else None,
+                branch,
+                origin,
+                description,
+                now,
+                now if finished else None,
+                parent.size if parent else 0,
+            ),
+        )
+        if branch:
+            db.execute(
+                "UPDATE branches SET head=? WHERE repo=? AND name=?", (commit_id, repo.id, branch)
+            )
+        return CommitRec(
+            cur.lastrowid, commit_id, repo, lineage, depth, parent.id if parent else None,  # type: ignore[arg-type]
+            branch, origin, description, now, now if finished else None,
+            parent.size if parent else 0, "",
+        )
+
+    def _ensure_branch(self, db: sqlite3.Connection, repo: RepoRec, name: str) -> Optional[CommitRec]:
+        """The head of a branch we are about to commit on (created if missing)."""
+        validate_name(name)
+        row = self._branch_row(db, repo, name)
+        if row is None:
+            db.execute("INSERT INTO branches VALUES (?, ?, NULL, ?)", (repo.id, name, time.time()))
+            return None
+        if self._is_output(db, repo, name):
+            raise _errors.output_branch(repo.project, repo.name, name)
+        return self._commit_by_id(db, repo, row[1]) if row[1] else None
+
+    def start_commit(
+        self, project: str, repo_name: str, branch: str, parent: Optional[CommitRef], description: str
+    ) -> CommitRec:
+        with self._write() as db:
+            repo = self._repo(db, project, repo_name)
+            if branch:
+                head = self._ensure_branch(db, repo, branch)
+            else:
+                head = None
+            if parent is not None and (parent.id or parent.branch):
+                head = self._resolve(db, parent)
+            return self._new_commit(db, repo, head, branch or None, ORIGIN_USER, description, False)
+
+    def finish_commit(self, ref: CommitRef, description: str, error: str, force: bool) -> None:
+        with self._write() as db:
+            commit = self._resolve(db, ref)
+            if commit.finished is not None:
+                raise _errors.commit_finished(commit.repo.project, commit.repo.name, commit.id)
+            db.execute(
+                "UPDATE commits SET finished=?, error=?, description=CASE WHEN ?='' THEN"
+                " description ELSE ? END WHERE id=?",
+                (time.time(), error, description, description, commit.id),
+            )
+        with self._commit_finished:
+            self._commit_finished.notify_all()
+
+    def clear_commit(self, ref: CommitRef) -> None:
+        with self._write() as db:
+            commit = self._resolve(db, ref)
+            if commit.finished is not None:
+                raise _errors.commit_finished(commit.repo.project, commit.repo.name, commit.id)
+            counts = Counter(
+                r[0]
+                for r in db.execute(
+                    "SELECT content FROM files WHERE lineage=? AND depth=? AND content IS NOT NULL",
+                    (commit.lineage, commit.depth),
+                )
+            )
+            for content_id, n in counts.items():
+                self._decref(db, content_id, n)
+            db.execute(
+                "DELETE FROM files WHERE lineage=? AND depth=?", (commit.lineage, commit.depth)
+            )
+            parent_size = 0
+            if commit.parent:
+                parent_size = self._commit_by_id(db, commit.repo, commit.parent).size
+            db.execute("UPDATE commits SET size=? WHERE id=?", (parent_size, commit.id))
+        self._gc_wanted.set()
+
+    def inspect_commit(self, ref: CommitRef, wait_finished: bool = False, is_active: Optional[callable] = None) -> CommitRec:  # type: ignore[valid-type]
+        while True:
+            commit = self.resolve(ref)
+            if not wait_finished or commit.finished is not None:
+                return commit
+            if is_active is not None and not is_active():
+                return commit
+            with self._commit_finished:
+                self._commit_finished.wait(0.5)
+
+    def children(self, commit: CommitRec) -> list[str]:
+        return [
+            r[0]
+            for r in self._db().execute(
+                "SELECT id FROM commits WHERE parent=? ORDER BY seq", (commit.id,)
+            )
+        ]
+
+    def list_commits(
+        self,
+        project: str,
+        repo_name: str,
+        to: Optional[CommitRef],
+        from_: Optional[CommitRef],
+        number: int,
+        reverse: bool,
+    ) -> list[CommitRec]:
+        with self._read() as db:
+            repo = self._repo(db, project, repo_name)
+            stop = self._resolve(db, from_).id if from_ is not None else None
+            result: list[CommitRec] = []
+            if to is not None:
+                commit: Optional[CommitRec] = self._resolve(db, to)
+                while commit is not None and commit.id != stop:
+                    result.append(commit)
+                    if number and len(result) >= number and not reverse:
+                        break
+                    commit = (
+                        self._commit_by_id(db, repo, commit.parent) if commit.parent else None
+                    )
+            else:
+                rows = db.execute(
+                    f"SELECT {self._COMMIT_COLUMNS} FROM commits WHERE repo=? ORDER BY seq DESC"
+                    + (" LIMIT ?" if number and not reverse else ""),
+                    (repo.id, number) if number and not reverse else (repo.id,),
+                ).fetchall()
+                result = [self._commit_rec(repo, row) for row in rows]
+            if reverse:
+                result.reverse()
+                if number:
+                    result = result[:number]
+            return result
+
+    # contents ---------------------------------------------------------------
+
+    def content(self, db: sqlite3.Connection, content_id: int) -> Content:
+        row = db.execute(
+            "SELECT size, hash, extents, blocks FROM contents WHERE id=?", (content_id,)
+        ).fetchone()
+        return Content(row[0], row[2], row[3], row[1], content_id)
+
+    def _store_content(self, db: sqlite3.Connection, content: Content) -> int:
+        if content.content_id is not None:
+            return content.content_id
+        content_id = db.execute(
+            "INSERT INTO contents(size, hash, extents, blocks, refs) VALUES (?,?,?,?,0)",
+            (content.size, content.hash, content.extents, content.blocks),
+        ).lastrowid
+        counts = Counter(content.chunk_addresses())
+        db.executemany("INSERT OR IGNORE INTO chunks VALUES (?, 0)", [(a,) for a in counts])
+        db.executemany(
+            "UPDATE chunks SET refs=refs+? WHERE address=?", [(n, a) for a, n in counts.items()]
+        )
+        return content_id  # type: ignore[return-value]
+
+    def _decref(self, db: sqlite3.Connection, content_id: int, n: int = 1) -> None:
+        db.execute("UPDATE contents SET refs=refs-? WHERE id=?", (n, content_id))
+        row = db.execute(
+            "SELECT refs, extents FROM contents WHERE id=?", (content_id,)
+        ).fetchone()
+        if row is not None and row[0] <= 0:
+            db.execute("DELETE FROM contents WHERE id=?", (content_id,))
+            counts = Counter(e[0] for e in _content.EXTENT.iter_unpack(row[1]))
+            db.executemany(
+                "UPDATE chunks SET refs=refs-? WHERE address=?",
+                [(n, a) for a, n in counts.items()],
+            )
+
+    # files: reading -----------------------------------------------------------
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's connection, for the read helpers in ``_tree``."""
+        return self._db()
+
+    def committed_time(self, db: sqlite3.Connection, lineage: int, depth: int) -> Optional[float]:
+        row = db.execute(
+            "SELECT finished, started FROM commits WHERE lineage=? AND depth=?", (lineage, depth)
+        ).fetchone()
+        if row is None:
+            return None
+        return row[0] if row[0] is not None else row[1]
+
+    # files: writing -------------------------------------------------------------
+
+    def check_writable(self, target: CommitRef) -> None:
+        """Fail early (before any byte is uploaded) if ``target`` cannot take writes."""
+        db = self._db()
+        repo = self._repo(db, target.project, target.repo)
+        if not target.id or (not _COMMIT_ID.match(target.id) and not re.search(r"[\^~]", target.id)):
+            branch = target.id or target.branch
+            if not branch:
+                raise _errors.unknown("cannot pick commit with no id or branch")
+            validate_name(branch)
+            if self._is_output(db, repo, branch):
+                raise _errors.output_branch(repo.project, repo.name, branch)
+            return
+        commit = self._resolve(db, target)
+        if commit.finished is not None:
+            raise _errors.commit_finished(repo.project, repo.name, commit.id)
+
+    def modify(
+        self,
+        target: CommitRef,
+        edits: dict[str, Edit],
+        deleted_dirs: list[str],
+    ) -> CommitRec:
+        """Apply one ModifyFile stream atomically; returns the commit written.
+
+        A branch target writes into the head if it is open, else into a new
+        commit that is finished in the same transaction (pachd's
+        oneOffModifyFile). The parent is the head *now*, under the write
+        lock, so concurrent streams on one branch each get their own commit.
+        """
+        with self._write() as db:
+            repo = self._repo(db, target.project, target.repo)
+            branch: Optional[str] = None
+            if not target.id:
+                branch = target.branch
+            elif not _COMMIT_ID.match(target.id) and not re.search(r"[\^~]", target.id):
+                branch = target.id
+            commit: CommitRec
+            if branch:
+                head = self._ensure_branch(db, repo, branch)
+                if head is not None and head.finished is None:
+                    commit = head
+                else:
+                    commit = self._new_commit(db, repo, head, branch, ORIGIN_USER, "", True)
+            else:
+                commit = self._resolve(db, target)
+                if commit.finished is not None:
+                    raise _errors.commit_finished(repo.project, repo.name, commit.id)
+            segments = self.segments(db, commit)
+            size = commit.size
+            for prefix in deleted_dirs:
+                scan = _scan.MergedScan(db, segments, prefix, _scan.dir_upper(prefix))
+                doomed: list[tuple[str, int, int]] = []
+                while True:
+                    row = scan.next()
+                    if row is None:
+                        break
+                    if row[0] not in edits:
+                        doomed.append((row[0], row[2], row[3]))
+                for path, depth, content_id in doomed:
+                    size -= self._set_file(db, commit, path, depth, content_id, None)
+            for path, edit in edits.items():
+                old = _scan.lookup(db, segments, path)
+                old_id = old[2] if old is not None else None
+                new: Optional[Content] = None
+                parts = list(edit.parts)
+                if not edit.reset and old_id is not None:
+                    parts.insert(0, self.content(db, old_id))
+                for part in parts:
+                    new = part if new is None else _content.concat(new, part, self.chunks.read)
+                if new is None and old_id is None:
+                    continue
+                if new is not None and new.content_id is not None and new.content_id == old_id:
+                    continue
+                size -= self._set_file(
+                    db, commit, path, old[1] if old else None, old_id, new
+                )
+            db.execute("UPDATE commits SET size=? WHERE id=?", (size, commit.id))
+            return attrs.evolve(commit, size=size)
+
+    def _set_file(
+        self,
+        db: sqlite3.Connection,
+        commit: CommitRec,
+        path: str,
+        old_depth: Optional[int],
+        old_id: Optional[int],
+        new: Optional[Content],
+    ) -> int:
+        """Write the row for ``path`` in ``commit``; returns the size removed minus added."""
+        delta = 0
+        if old_id is not None:
+            delta += db.execute("SELECT size FROM contents WHERE id=?", (old_id,)).fetchone()[0]
+            if old_depth == commit.depth:
+                # The commit's own row is replaced: it no longer holds the old content.
+                own = db.execute(
+                    "SELECT content FROM files WHERE lineage=? AND path=? AND depth=?",
+                    (commit.lineage, path, commit.depth),
+                ).fetchone()
+                if own is not None and own[0] is not None:
+                    self._decref(db, own[0])
+        new_id: Optional[int] = None
+        if new is not None:
+            new_id = self._store_content(db, new)
+            db.execute("UPDATE contents SET refs=refs+1 WHERE id=?", (new_id,))
+            delta -= new.size
+        db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+            (commit.lineage, path, commit.depth, new_id),
+        )
+        return delta
+
+    # garbage collection -----------------------------------------------------
+
+    def discard(self, lease: Lease) -> None:
+        """Forget a failed upload's lease; the chunks it wrote go if unused."""
+        created = list(lease.created)
+        lease.release()
+        for address in created:
+            self.chunks.collect(address, self._unreferenced)
+
+    def _unreferenced(self, address: bytes) -> bool:
+        with self._wlock:
+            db = self._db()
+            row = db.execute("SELECT refs FROM chunks WHERE address=?", (address,)).fetchone()
+            if row is None:
+                return True
+            if row[0] > 0:
+                return False
+            db.execute("DELETE FROM chunks WHERE address=? AND refs<=0", (address,))
+            return True
+
+    def collect_garbage(self) -> int:
+        """Delete every chunk no content refers to; returns how many went."""
+        db = self._db()
+        freed = 0
+        while not self._closed:
+            rows = db.execute("SELECT address FROM chunks WHERE refs=0 LIMIT 500").fetchall()
+            if not rows:
+                break
+            progress = False
+            for (address,) in rows:
+                if self.chunks.collect(address, self._unreferenced):
+                    freed += 1
+                    progress = True
+            if not progress:
+                break
+        return freed
+
+    def _sweep(self) -> None:
+        """At start-up: chunk files without a metadata row (a crashed upload's)."""
+        db = self._db()
+        for address in self.chunks.all_addresses():
+            if self._closed:
+                return
+            if db.execute("SELECT 1 FROM chunks WHERE address=?", (address,)).fetchone() is None:
+                self.chunks.collect(address, self._unreferenced)
+
+    def _gc_loop(self) -> None:
+        while not self._closed:
+            self._gc_wanted.wait()
+            self._gc_wanted.clear()
+            if self._closed:
+                break
+            try:
+                if self._sweep_orphans:
+                    self._sweep_orphans = False
+                    self._sweep()
+                self.collect_garbage()
+            except Exception:  # pragma: no cover - keep collecting next time
+                log.exception("garbage collection failed")
