@@ -72,7 +72,9 @@ def _parse(body: bytes, root_name: str) -> ET.Element:
     if len(body) > MAX_XML_BODY:
         raise errors.MalformedXML()
     try:
-        root = DET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: ET.Element = DET.fromstring(
+            body, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
     except (ET.ParseError, defusedxml.DefusedXmlException, ValueError, UnicodeError):
         raise errors.MalformedXML() from None
     if _local(root) != root_name:

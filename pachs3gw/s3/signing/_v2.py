@@ -16,6 +16,7 @@ produce for the same request is tried; each try is one HMAC-SHA1.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import itertools
@@ -178,7 +179,7 @@ def verify_v2(req: SignedRequest, creds: Credentials, secret_key: str, max_skew:
             )
     try:
         given = base64.b64decode(creds.signature.replace(" ", "+"), validate=True)
-    except (ValueError, base64.binascii.Error):
+    except (ValueError, binascii.Error):
         given = b""
     key = secret_key.encode("utf-8")
     for string_to_sign in _candidates(req, creds):
