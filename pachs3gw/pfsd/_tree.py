@@ -145,8 +145,6 @@ class Tree:
         matcher = _compile_glob(pattern)
         max_depth = None if "**" in pattern else pattern.rstrip("/").count("/")
         scan = MergedScan(self._db, self.segments, literal, literal + _scan.TOP)
-        if literal == "/" and matcher.fullmatch("/"):
-            yield FileRec("/", None, None)
         open_dirs: set[str] = set()
         while True:
             row = scan.next()
