@@ -1,0 +1,514 @@
+"""The S3 backend over PFS: buckets are branches, objects are files at the head.
+
+Every write is one ModifyFile stream addressed to the branch head: pachd (and
+the embedded server) turn it into one new commit when the stream ends, and
+into nothing at all when the stream is cancelled (a bad body raises from the
+request iterator, which cancels the call). The version ID of a write is the
+branch head read right after it; see :meth:`PfsBackend._after_write` for
+the one caveat.
+
+Threads: every IBackend method is called on the reactor thread and returns a
+Deferred fired on the reactor thread. Request iterators handed to
+``modify_file`` (which pull ``body.chunks()``) run on grpc's request-consumer
+thread; :class:`~pachs3gw.gateway.reader.PfsObjectReader` is read on the HTTP
+layer's worker thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterator, Sequence
+
+from twisted.internet.defer import DeferredSemaphore, gatherResults
+from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
+
+from pachs3gw.gateway._errors import Context, s3_operation, to_s3_error
+from pachs3gw.gateway._pfsutil import to_datetime
+from pachs3gw.gateway.buckets import BucketRef, bucket_name, parse_bucket
+from pachs3gw.gateway.keys import check_key, key_to_path
+from pachs3gw.gateway.listing import list_page
+from pachs3gw.gateway.metadata import MetadataStore, Record
+from pachs3gw.gateway.multipart import MultipartMixin, MultipartState
+from pachs3gw.gateway.reader import PfsObjectReader
+from pachs3gw.gateway.versions import VersionsMixin
+from pachs3gw.pfs import client as pfs_client
+from pachs3gw.pfs import errors as pfs_errors
+from pachs3gw.pfs import refs
+from pachs3gw.pfs.client import PfsClient
+from pachs3gw.proto import pfs_v2_pb2 as pfs
+from pachs3gw.s3 import errors
+from pachs3gw.s3.interfaces import (
+    BucketEntry,
+    CopySource,
+    DeleteResult,
+    IBackend,
+    IBackendFactory,
+    IBodySource,
+    IObjectReader,
+    ListPage,
+    ObjectInfo,
+    ObjectMetadata,
+    ObjectSummary,
+    WriteResult,
+)
+
+#: How far back ``?versionId=`` looks for a commit made on another branch
+#: before giving up with NoSuchVersion.
+VERSION_SEARCH_LIMIT = 10000
+#: Concurrent InspectFile calls of one DeleteObjects.
+DELETE_CHECK_CONCURRENCY = 16
+
+
+@implementer(IBackend)
+class PfsBackend(MultipartMixin, VersionsMixin):
+    """S3 buckets and objects for one caller, over one :class:`PfsClient`.
+
+    Cheap to create (one per request): the state worth keeping -- the
+    metadata cache, the multipart bookkeeping -- lives in the shared
+    ``metadata`` and ``multipart`` objects the factory hands in.
+    """
+
+    def __init__(
+        self,
+        client: PfsClient,
+        reactor: Any,
+        pool: ThreadPool,
+        metadata: MetadataStore | None = None,
+        multipart: MultipartState | None = None,
+    ) -> None:
+        self._client = client
+        self._reactor = reactor
+        self._pool = pool
+        self._meta = metadata if metadata is not None else MetadataStore(reactor, pool)
+        self._mp = multipart if multipart is not None else MultipartState()
+
+    # helpers ------------------------------------------------------------------
+
+    async def _branch_info(self, ref: BucketRef) -> pfs.BranchInfo:
+        return await self._client.inspect_branch(ref.pfs_branch())
+
+    async def _writable(self, ref: BucketRef) -> pfs.BranchInfo:
+        """Check a bucket exists and takes writes, before any body is read."""
+        ref.check_writable()
+        info = await self._branch_info(ref)
+        if info.provenance or info.direct_provenance:
+            raise errors.AccessDenied(
+                f"Bucket {ref.name} is the output branch {ref.label} (it has provenance): "
+                "it is written by its pipeline and is read-only here.",
+                resource=ref.name,
+            )
+        return info
+
+    async def _read_commit(self, ref: BucketRef, version_id: str | None) -> pfs.Commit | None:
+        """The fixed commit a read looks at (None: the branch has no commit yet)."""
+        if version_id:
+            await self._check_version(ref, version_id)
+            return ref.at(version_id)
+        if ref.commit_id is not None:
+            await self._client.inspect_commit(ref.head())
+            return ref.head()
+        info = await self._branch_info(ref)
+        if not info.head.id:
+            return None
+        return ref.at(info.head.id)
+
+    async def _check_version(self, ref: BucketRef, version_id: str) -> None:
+        """NoSuchVersion unless ``version_id`` is a commit in the branch's history."""
+        context = Context(bucket=ref.name, version_id=version_id)
+        no_such = errors.NoSuchVersion(extra={"VersionId": version_id})
+        if len(version_id) != 32 or any(c not in "0123456789abcdef" for c in version_id):
+            raise no_such
+        try:
+            info = await self._client.inspect_commit(ref.at(version_id))
+        except pfs_errors.NotFound as e:
+            if isinstance(e, pfs_errors.CommitNotFound):
+                raise no_such from None
+            raise to_s3_error(e, context) from None
+        if info.commit.repo.name and info.commit.repo.name != ref.repo:
+            raise no_such
+        if info.commit.branch.name == ref.branch:
+            return
+        # Made on another branch: it counts if it is an ancestor of this
+        # branch's head (the branch was created from it).
+        tip = ref.head() if ref.commit_id is not None else refs.branch_head(
+            ref.repo, ref.branch, ref.project
+        )
+        history = await self._client.list_commits(
+            ref.pfs_repo(), to=tip, number=VERSION_SEARCH_LIMIT
+        )
+        if not any(c.commit.id == version_id for c in history):
+            raise no_such
+
+    async def _after_write(self, ref: BucketRef, path: str) -> tuple[str, pfs.FileInfo]:
+        """The commit a write made and the file it wrote there.
+
+        The write went to the branch head (auto-commit), and PFS does not
+        return the commit it made, so this reads the head right after. If
+        another writer commits to the same branch in between, the version ID
+        is that later commit -- still a commit holding our object unless the
+        other writer overwrote the same key, in which case the ETag/metadata
+        recorded here describe their bytes' hash and will simply not match
+        (they fall back to the PFS hash). Explicit StartCommit/FinishCommit
+        would avoid this, at the price of leaving an open commit behind when
+        the gateway dies mid-write and making concurrent writers share it.
+        """
+        head = (await self._branch_info(ref)).head.id
+        info = await self._client.inspect_file(refs.file(ref.at(head), path))
+        return head, info
+
+    def _info(
+        self, key: str, finfo: pfs.FileInfo, record: Record, version_id: str | None
+    ) -> ObjectInfo:
+        return ObjectInfo(
+            key=key,
+            size=finfo.size_bytes,
+            etag=record.etag,
+            last_modified=to_datetime(finfo.committed),
+            version_id=version_id,
+            metadata=record.metadata,
+            checksums=dict(record.checksums),
+            part_sizes=record.part_sizes,
+        )
+
+    async def _stat(
+        self, ref: BucketRef, key: str, version_id: str | None
+    ) -> tuple[pfs.File, ObjectInfo, Record]:
+        path = key_to_path(key)
+        commit = await self._read_commit(ref, version_id)
+        if commit is None:
+            raise errors.NoSuchKey(resource=key, extra={"Key": key})
+        file = refs.file(commit, path)
+        finfo = await self._client.inspect_file(file)
+        if finfo.file_type == pfs.DIR:
+            raise errors.NoSuchKey(resource=key, extra={"Key": key})
+        record = await self._meta.get(self._client, ref.project, ref.repo, key, finfo.hash)
+        return file, self._info(key, finfo, record, commit.id), record
+
+    # buckets ------------------------------------------------------------------
+
+    @s3_operation
+    async def list_buckets(self) -> Sequence[BucketEntry]:
+        entries = []
+        for info in await self._client.list_repos("user"):
+            repo = info.repo
+            if repo.name.startswith("_"):
+                continue
+            project = repo.project.name or refs.DEFAULT_PROJECT
+            branches = [b.name for b in info.branches]
+            if not branches:
+                branches = [
+                    b.branch.name for b in await self._client.list_branches(info.repo)
+                ]
+            created = to_datetime(info.created)
+            for name in sorted(set(branches)):
+                entries.append(BucketEntry(bucket_name(repo.name, name, project), created))
+        entries.sort(key=lambda e: e.name)
+        return entries
+
+    @s3_operation
+    async def create_bucket(self, bucket: str) -> None:
+        ref = parse_bucket(bucket)
+        ref.check_writable()
+        try:
+            await self._branch_info(ref)
+        except pfs_errors.NotFound:
+            pass
+        else:
+            raise errors.BucketAlreadyOwnedByYou(resource=bucket, extra={"BucketName": bucket})
+        try:
+            await self._client.create_repo(ref.pfs_repo())
+        except pfs_errors.AlreadyExists:
+            pass
+        except pfs_errors.ProjectNotFound:
+            try:
+                await self._client.create_project(ref.project)
+            except pfs_errors.AlreadyExists:
+                pass
+            try:
+                await self._client.create_repo(ref.pfs_repo())
+            except pfs_errors.AlreadyExists:
+                pass
+        await self._client.create_branch(ref.pfs_branch())
+
+    @s3_operation
+    async def delete_bucket(self, bucket: str) -> None:
+        ref = parse_bucket(bucket)
+        ref.check_writable()
+        info = await self._branch_info(ref)
+        if info.head.id:
+            try:
+                top = await self._client.list_files(
+                    refs.file(ref.at(info.head.id), "/"), number=1
+                )
+            except pfs_errors.FileNotFound:
+                top = []
+            if top:
+                raise errors.BucketNotEmpty(resource=bucket, extra={"BucketName": bucket})
+        await self._client.delete_branch(ref.pfs_branch())
+        try:
+            repo_info = await self._client.inspect_repo(ref.pfs_repo())
+        except pfs_errors.NotFound:
+            return
+        remaining = list(repo_info.branches)
+        if not remaining:
+            remaining = await self._client.list_branches(ref.pfs_repo())
+        if not remaining:
+            await self._client.delete_repo(ref.pfs_repo())
+
+    @s3_operation
+    async def head_bucket(self, bucket: str) -> None:
+        ref = parse_bucket(bucket)
+        await self._bucket_exists(ref)
+
+    async def _bucket_exists(self, ref: BucketRef) -> None:
+        if ref.commit_id is not None:
+            await self._branch_info(ref)
+            await self._client.inspect_commit(ref.head())
+        else:
+            await self._branch_info(ref)
+
+    @s3_operation
+    async def get_bucket_location(self, bucket: str) -> str:
+        await self._bucket_exists(parse_bucket(bucket))
+        return ""
+
+    @s3_operation
+    async def get_bucket_versioning(self, bucket: str) -> str:
+        await self._bucket_exists(parse_bucket(bucket))
+        return "Enabled"
+
+    # objects ------------------------------------------------------------------
+
+    @s3_operation
+    async def put_object(
+        self, bucket: str, key: str, body: IBodySource, metadata: ObjectMetadata
+    ) -> WriteResult:
+        ref = parse_bucket(bucket)
+        path = key_to_path(key)
+        await self._writable(ref)
+        md5: list[str] = []
+
+        def requests() -> Iterator[pfs.ModifyFileRequest]:
+            # grpc's request-consumer thread.
+            yield pfs_client.set_commit(ref.head())
+            yield from pfs_client.put_file(path, body.chunks())
+            md5.append(body.md5_hex())
+
+        await self._client.modify_file(requests())
+        checksums = dict(body.checksums())
+        record = Record(etag=md5[0], metadata=metadata, checksums=checksums)
+        return await self._record_write(ref, key, path, record)
+
+    async def _record_write(
+        self, ref: BucketRef, key: str, path: str, record: Record
+    ) -> WriteResult:
+        """After a data commit: find it, then store the metadata (second commit)."""
+        version, finfo = await self._after_write(ref, path)
+        await self._meta.put(self._client, ref.project, ref.repo, [(key, finfo.hash, record)])
+        return WriteResult(
+            etag=record.etag,
+            version_id=version,
+            last_modified=to_datetime(finfo.committed),
+            checksums=dict(record.checksums),
+        )
+
+    @s3_operation
+    async def get_object(
+        self, bucket: str, key: str, version_id: str | None
+    ) -> IObjectReader:
+        ref = parse_bucket(bucket)
+        file, info, _ = await self._stat(ref, key, version_id)
+        return PfsObjectReader(self._client, file, info)
+
+    @s3_operation
+    async def head_object(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo:
+        ref = parse_bucket(bucket)
+        _, info, _ = await self._stat(ref, key, version_id)
+        return info
+
+    @s3_operation
+    async def delete_object(
+        self, bucket: str, key: str, version_id: str | None
+    ) -> DeleteResult:
+        ref = parse_bucket(bucket)
+        if version_id:
+            raise _no_version_delete(key)
+        path = key_to_path(key)
+        info = await self._writable(ref)
+        if not info.head.id or not await self._is_file(ref.at(info.head.id), path):
+            return DeleteResult(key=key)  # S3: deleting nothing succeeds, and no commit
+        await self._client.modify_file(
+            [pfs_client.set_commit(ref.head()), pfs_client.delete_file(path)]
+        )
+        return DeleteResult(key=key)
+
+    async def _is_file(self, commit: pfs.Commit, path: str) -> bool:
+        try:
+            finfo = await self._client.inspect_file(refs.file(commit, path))
+        except (pfs_errors.FileNotFound, pfs_errors.NotARegularFile):
+            return False
+        return finfo.file_type != pfs.DIR
+
+    @s3_operation
+    async def delete_objects(
+        self, bucket: str, keys: Sequence[tuple[str, str | None]]
+    ) -> Sequence[DeleteResult]:
+        """All existing keys go in ONE commit; a request that deletes nothing makes none.
+
+        Each key is checked first (concurrently): a key that is a PFS
+        directory (``a`` while ``a/x`` exists) must not be deleted, since
+        DeleteFile of a directory removes everything below it.
+        """
+        ref = parse_bucket(bucket)
+        info = await self._writable(ref)
+        results: dict[int, DeleteResult] = {}
+        candidates: list[tuple[int, str, str]] = []
+        for i, (key, version_id) in enumerate(keys):
+            if version_id:
+                results[i] = DeleteResult(key, version_id, _no_version_delete(key))
+                continue
+            try:
+                candidates.append((i, key, key_to_path(key)))
+            except errors.S3Error as e:
+                results[i] = DeleteResult(key, None, e)
+        paths: list[str] = []
+        if info.head.id and candidates:
+            head = ref.at(info.head.id)
+            semaphore = DeferredSemaphore(DELETE_CHECK_CONCURRENCY)
+            exists = await gatherResults(
+                [
+                    semaphore.run(lambda p=path: _as_deferred(self._is_file(head, p)))
+                    for _, _, path in candidates
+                ],
+                consumeErrors=True,
+            )
+            paths = sorted({path for (_, _, path), yes in zip(candidates, exists) if yes})
+        if paths:
+            await self._client.modify_file(
+                itertools.chain(
+                    [pfs_client.set_commit(ref.head())],
+                    (pfs_client.delete_file(p) for p in paths),
+                )
+            )
+        for i, key, _ in candidates:
+            results[i] = DeleteResult(key)
+        return [results[i] for i in range(len(keys))]
+
+    @s3_operation
+    async def copy_object(
+        self, source: CopySource, bucket: str, key: str, metadata: ObjectMetadata | None
+    ) -> WriteResult:
+        ref = parse_bucket(bucket)
+        path = key_to_path(key)
+        src_file, src_info, _ = await self._copy_source(source)
+        if (
+            metadata is None
+            and source.version_id is None
+            and parse_bucket(source.bucket).pfs_branch() == ref.pfs_branch()
+            and source.key == key
+        ):
+            raise errors.InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to "
+                "itself without changing the object's metadata, storage class, website "
+                "redirect location or encryption attributes."
+            )
+        await self._writable(ref)
+        await self._client.modify_file(
+            [pfs_client.set_commit(ref.head()), pfs_client.copy_file(path, src_file)]
+        )
+        # The source's ETag stays (S3 keeps it); REPLACE swaps the headers only.
+        record = Record(
+            etag=src_info.etag,
+            metadata=src_info.metadata if metadata is None else metadata,
+            checksums=dict(src_info.checksums),
+            part_sizes=src_info.part_sizes,
+        )
+        return await self._record_write(ref, key, path, record)
+
+    async def _copy_source(self, source: CopySource) -> tuple[pfs.File, ObjectInfo, Record]:
+        """The fixed-commit file and info of a copy source (errors name the source)."""
+        ref = parse_bucket(source.bucket)
+        context = Context(bucket=source.bucket, key=source.key, version_id=source.version_id)
+        try:
+            return await self._stat(ref, source.key, source.version_id)
+        except pfs_errors.PfsError as e:
+            raise to_s3_error(e, context) from None
+
+    @s3_operation
+    async def list_objects(
+        self, bucket: str, prefix: str, delimiter: str, start_after: str, max_keys: int
+    ) -> ListPage:
+        ref = parse_bucket(bucket)
+        commit = await self._read_commit(ref, None)
+        if commit is None:
+            return ListPage(contents=(), common_prefixes=(), is_truncated=False)
+        raw = await list_page(self._client, commit, prefix, delimiter, start_after, max_keys)
+        records = await self._meta.get_many(
+            self._client, ref.project, ref.repo, [(k, f.hash) for k, f in raw.files]
+        )
+        contents = [
+            ObjectSummary(
+                key=k, size=f.size_bytes, etag=r.etag, last_modified=to_datetime(f.committed)
+            )
+            for (k, f), r in zip(raw.files, records)
+        ]
+        return ListPage(
+            contents=contents,
+            common_prefixes=raw.common_prefixes,
+            is_truncated=raw.is_truncated,
+            next_marker=raw.next_marker if raw.is_truncated else None,
+        )
+
+
+def _no_version_delete(key: str) -> errors.S3Error:
+    return errors.NotImplemented_(
+        "Deleting a specific version is not supported: versions are PFS commits, which "
+        "are immutable history. Delete without versionId to remove the current object.",
+        resource=key,
+    )
+
+
+def _as_deferred(coro: Any) -> Any:
+    from twisted.internet.defer import Deferred
+
+    return Deferred.fromCoroutine(coro)
+
+
+@implementer(IBackendFactory)
+class PfsBackendFactory:
+    """Backends acting for callers, sharing one channel, pool and metadata cache.
+
+    :param client: the PFS client (no token, or the gateway's own).
+    :param reactor: the reactor (for calls from worker threads).
+    :param pool: the gateway's worker ThreadPool (started by the service).
+    :param authenticator: when given and ``authenticator.enabled`` (Pachyderm
+        auth is active), each caller's access key is forwarded as its
+        Pachyderm token.
+    :param metadata_cache_size: records kept in the metadata LRU.
+    """
+
+    def __init__(
+        self,
+        client: PfsClient,
+        reactor: Any,
+        pool: ThreadPool,
+        authenticator: Any = None,
+        metadata_cache_size: int = 65536,
+    ) -> None:
+        self._client = client
+        self._reactor = reactor
+        self._pool = pool
+        self._authenticator = authenticator
+        self.metadata = MetadataStore(reactor, pool, cache_size=metadata_cache_size)
+        self.multipart = MultipartState()
+
+    def backend_for(self, access_key: str | None) -> IBackend:
+        """*Reactor thread.*"""
+        client = self._client
+        if access_key and self._authenticator is not None and self._authenticator.enabled:
+            client = client.with_token(access_key)
+        return PfsBackend(client, self._reactor, self._pool, self.metadata, self.multipart)
+
+
+__all__ = ["PfsBackend", "PfsBackendFactory"]

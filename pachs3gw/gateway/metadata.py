@@ -1,0 +1,259 @@
+"""S3 metadata kept beside PFS, in the internal repo ``_s3gateway_meta_``.
+
+PFS stores bytes only. What S3 clients expect back -- the MD5 ETag (or the
+multipart one), content headers, ``x-amz-meta-*``, checksums, part sizes --
+is a small JSON record in the internal repo, never in the user's repo.
+
+A record is addressed by ``sha256(project/repo, key, PFS content hash)``:
+the object's identity plus what its bytes are. So
+
+- a record describes exactly one content of one key: if the file is changed
+  outside the gateway (pachctl, a pipeline), its hash changes, no record
+  matches, and the object is served with ETag = hex PFS hash and a
+  Content-Type guessed from the key;
+- branches and old commits that hold the same bytes at the same key share
+  the record, so versions keep their metadata;
+- records never change for a given content, except when the very same bytes
+  are PUT again at the same key with different headers (then the newer
+  metadata applies to every version with those bytes). So they are cached in
+  a bounded LRU, written through by this process's own writes. (Several
+  gateway processes over one pachd may serve stale headers for that one case
+  until their cache evicts the entry.)
+
+Writes go data commit first, metadata commit second: a crash in between
+degrades the metadata (PFS-hash ETag), never loses data. A failed metadata
+write is logged and does not fail the S3 request for the same reason.
+
+Paths in the internal repo: ``/<id[:2]>/<id>`` (the two-digit fan-out keeps
+directories small for tools that list them).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import logging
+import mimetypes
+from typing import Any, Iterable, Sequence
+
+import attrs
+from twisted.internet.defer import DeferredSemaphore, gatherResults
+from twisted.python.threadpool import ThreadPool
+
+from pachs3gw.gateway._pfsutil import ensure_repo, read_bytes
+from pachs3gw.pfs import client as pfs_client
+from pachs3gw.pfs import errors as pfs_errors
+from pachs3gw.pfs import refs
+from pachs3gw.pfs.client import PfsClient
+from pachs3gw.s3.interfaces import ObjectMetadata
+
+log = logging.getLogger(__name__)
+
+META_REPO = "_s3gateway_meta_"
+META_BRANCH = "master"
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+
+
+@attrs.frozen
+class Record:
+    """What S3 knows about one content of one key beyond its bytes."""
+
+    etag: str
+    metadata: ObjectMetadata = attrs.field(factory=ObjectMetadata)
+    checksums: dict[str, str] = attrs.field(factory=dict)
+    part_sizes: tuple[int, ...] = ()
+    #: True for :func:`fallback_record` (no record: the ETag is the PFS hash).
+    derived: bool = attrs.field(default=False, eq=False)
+
+    def to_json(self, pfs_hash: str) -> bytes:
+        return json.dumps(
+            {
+                "v": 1,
+                "pfs_hash": pfs_hash,
+                "etag": self.etag,
+                "headers": self.metadata.headers,
+                "user": self.metadata.user,
+                "checksums": self.checksums,
+                "part_sizes": list(self.part_sizes),
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        ).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Record:
+        raw = json.loads(data.decode("utf-8"))
+        return cls(
+            etag=str(raw["etag"]),
+            metadata=ObjectMetadata(
+                headers=dict(raw.get("headers") or {}), user=dict(raw.get("user") or {})
+            ),
+            checksums=dict(raw.get("checksums") or {}),
+            part_sizes=tuple(int(n) for n in raw.get("part_sizes") or ()),
+        )
+
+
+def fallback_record(key: str, pfs_hash: bytes) -> Record:
+    """For a file no record describes: ETag = hex PFS hash, type guessed from the key."""
+    guessed, encoding = mimetypes.guess_type(key, strict=False)
+    headers = {"content-type": guessed or DEFAULT_CONTENT_TYPE}
+    if encoding:
+        headers["content-encoding"] = encoding
+    return Record(etag=pfs_hash.hex(), metadata=ObjectMetadata(headers=headers), derived=True)
+
+
+def record_id(project: str, repo: str, key: str, pfs_hash: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (project, repo, key):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    digest.update(pfs_hash)
+    return digest.hexdigest()
+
+
+def record_path(rid: str) -> str:
+    return f"/{rid[:2]}/{rid}"
+
+
+class MetadataStore:
+    """Records in ``_s3gateway_meta_`` with an LRU in front.
+
+    One store is shared by all backends of a factory (the cache is the
+    point); each call takes the caller's :class:`PfsClient`, so records are
+    read and written with the caller's token.
+
+    Threads: every method is called on the reactor thread.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        pool: ThreadPool,
+        cache_size: int = 65536,
+        fetch_concurrency: int = 8,
+    ) -> None:
+        self._reactor = reactor
+        self._pool = pool
+        self._cache: collections.OrderedDict[str, Record | None] = collections.OrderedDict()
+        self._cache_size = cache_size
+        self._fetch_concurrency = fetch_concurrency
+        self._repo_ready = False
+        #: Counters for tests and benchmarks.
+        self.fetches = 0
+        self.hits = 0
+
+    # cache ---------------------------------------------------------------
+
+    def _remember(self, rid: str, record: Record | None) -> None:
+        self._cache[rid] = record
+        self._cache.move_to_end(rid)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _cached(self, rid: str) -> tuple[bool, Record | None]:
+        if rid in self._cache:
+            self._cache.move_to_end(rid)
+            self.hits += 1
+            return True, self._cache[rid]
+        return False, None
+
+    # reads -----------------------------------------------------------------
+
+    async def _fetch(self, client: PfsClient, rid: str) -> Record | None:
+        self.fetches += 1
+        head = refs.branch_head(META_REPO, META_BRANCH)
+        try:
+            data = await read_bytes(client, self._reactor, self._pool, refs.file(head, record_path(rid)))
+        except (pfs_errors.NotFound, pfs_errors.PermissionDenied):
+            return None
+        try:
+            return Record.from_json(data)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring malformed metadata record %s", rid)
+            return None
+
+    async def get(
+        self, client: PfsClient, project: str, repo: str, key: str, pfs_hash: bytes
+    ) -> Record:
+        """The record for one content of one key, or the fallback."""
+        found = await self.get_many(client, project, repo, [(key, pfs_hash)])
+        return found[0]
+
+    async def get_many(
+        self,
+        client: PfsClient,
+        project: str,
+        repo: str,
+        items: Sequence[tuple[str, bytes]],
+    ) -> list[Record]:
+        """Records for a page of ``(key, pfs_hash)``: cached ones free, misses fetched
+        concurrently (a bounded number at a time)."""
+        rids = [record_id(project, repo, key, h) for key, h in items]
+        results: list[Record | None] = [None] * len(items)
+        missing: dict[str, list[int]] = {}
+        for i, rid in enumerate(rids):
+            known, record = self._cached(rid)
+            if known:
+                results[i] = record
+            else:
+                missing.setdefault(rid, []).append(i)
+        if missing:
+            semaphore = DeferredSemaphore(self._fetch_concurrency)
+            order = list(missing)
+            fetched = await gatherResults(
+                [semaphore.run(lambda r=rid: _as_deferred(self._fetch(client, r))) for rid in order],
+                consumeErrors=True,
+            )
+            for rid, record in zip(order, fetched):
+                self._remember(rid, record)
+                for i in missing[rid]:
+                    results[i] = record
+        return [
+            record if record is not None else fallback_record(key, h)
+            for record, (key, h) in zip(results, items)
+        ]
+
+    # writes ------------------------------------------------------------------
+
+    async def put(
+        self,
+        client: PfsClient,
+        project: str,
+        repo: str,
+        entries: Iterable[tuple[str, bytes, Record]],
+    ) -> None:
+        """Store records for ``(key, pfs_hash, record)`` in ONE metadata commit.
+
+        Failures are logged, not raised: the data commit already happened.
+        """
+        entries = list(entries)
+        if not entries:
+            return
+        requests = [pfs_client.set_commit(refs.branch_head(META_REPO, META_BRANCH))]
+        written = []
+        for key, pfs_hash, record in entries:
+            rid = record_id(project, repo, key, pfs_hash)
+            path = record_path(rid)
+            requests.append(pfs_client.delete_file(path))
+            requests.append(pfs_client.add_bytes(path, record.to_json(pfs_hash.hex())))
+            written.append((rid, record))
+        try:
+            if not self._repo_ready:
+                await ensure_repo(client, META_REPO, META_BRANCH)
+                self._repo_ready = True
+            await client.modify_file(requests)
+        except pfs_errors.PfsError as e:
+            log.warning("metadata write failed (objects keep PFS-hash ETags): %s", e)
+            self._repo_ready = False
+            for rid, _ in written:
+                self._cache.pop(rid, None)
+            return
+        for rid, record in written:
+            self._remember(rid, record)
+
+
+def _as_deferred(coro: Any) -> Any:
+    from twisted.internet.defer import Deferred
+
+    return Deferred.fromCoroutine(coro)
