@@ -1,0 +1,704 @@
+"""pachs3gw against the S3 servers users would otherwise pick, in one run.
+
+    python -m bench [--quick] [--servers pachs3gw,moto,...] [--scenarios big,small,list]
+
+Starts each server in turn on 127.0.0.1 with a fresh data dir (only one runs at a time),
+measures it with the same long-lived client process (``bench/client.py``) plus curl, samples
+the RSS of the server's whole process tree every 50 ms, prints one Markdown table (each
+figure also as a ratio to pachs3gw from the same run) and writes raw JSON to bench/results/.
+Peers come from ``bench/setup.sh``; one that is missing or fails is shown as ``n/a (reason)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from bench import peers
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MiB = 1024 * 1024
+
+ALL_SCENARIOS = ("big", "small", "list")
+DEFAULT_ORDER = ("pachs3gw", "moto", "s3rver", "rclone", "juicefs", "seaweedfs", "nginx")
+
+
+# --------------------------------------------------------------------------- parameters
+
+def params(args: argparse.Namespace) -> dict[str, Any]:
+    if args.quick:
+        p = dict(big_mib=128, big_reps=1, small_reps=3, small_secs=1.0, small_conc=16,
+                 list_keys=5000, growth_at=1000, probe=100, list_reps=3, fill_budget=60.0,
+                 phase_budget=60.0)
+    else:
+        p = dict(big_mib=1024, big_reps=3, small_reps=3, small_secs=4.0, small_conc=16,
+                 list_keys=100_000, growth_at=1000, probe=200, list_reps=3, fill_budget=240.0,
+                 phase_budget=150.0)
+    for k in ("big_mib", "big_reps", "small_reps", "small_secs", "list_keys", "fill_budget"):
+        v = getattr(args, k, None)
+        if v is not None:
+            p[k] = v
+    return p
+
+
+# --------------------------------------------------------------------------- helpers
+
+class Client:
+    """The long-lived load client process (bench/client.py), one JSON line per command."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.client"], cwd=ROOT, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.info = json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
+
+    def __call__(self, **cmd: Any) -> dict[str, Any]:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("load client died")
+        return json.loads(line)
+
+    def close(self) -> None:
+        try:
+            assert self.proc.stdin
+            self.proc.stdin.write('{"op": "quit"}\n')
+            self.proc.stdin.close()
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+
+
+class RSSSampler(threading.Thread):
+    """Peak RSS of a process tree per named phase, sampled every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        import psutil
+        self.psutil = psutil
+        self.interval = interval
+        self.root: Any = None
+        self.phase = "idle"
+        self.peaks: dict[str, float] = collections.defaultdict(float)
+        self.samples = 0
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+
+    def attach(self, pid: int | None) -> None:
+        with self.lock:
+            self.root = self.psutil.Process(pid) if pid else None
+            self.peaks = collections.defaultdict(float)
+
+    def set_phase(self, name: str) -> None:
+        self.sample()
+        with self.lock:
+            self.phase = name
+        self.sample()
+
+    def sample(self) -> None:
+        with self.lock:
+            root, phase = self.root, self.phase
+        if root is None:
+            return
+        total = 0
+        try:
+            procs = [root] + root.children(recursive=True)
+        except self.psutil.Error:
+            return
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except self.psutil.Error:
+                pass
+        with self.lock:
+            self.samples += 1
+            if total > self.peaks[phase]:
+                self.peaks[phase] = total
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.sample()
+
+    def peak_mib(self, *phases: str) -> float | None:
+        vals = [self.peaks[p] for p in phases if p in self.peaks]
+        return round(max(vals) / MiB, 1) if vals else None
+
+
+def calibrate(rounds: int = 5) -> list[float]:
+    """A fixed CPU-bound loop (SHA-256 of 32 MiB), timed: how steady the machine is."""
+    data = b"\0" * (32 * MiB)
+    hashlib.sha256(data).digest()  # warm-up
+    out = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        hashlib.sha256(data).digest()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def summarize(values: list[float]) -> dict[str, Any]:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return {"na": "no successful repetition"}
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "reps": vals}
+
+
+def make_source(path: Path, size: int) -> None:
+    if path.exists() and path.stat().st_size == size:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 16 * MiB)
+            f.write(os.urandom(n))
+            left -= n
+    tmp.rename(path)
+
+
+def curl(server: peers.Server, method: str, bucket: str, key: str, src: Path | None,
+         size: int, timeout: float) -> float:
+    """One curl transfer; returns MB/s or raises."""
+    url = f"{server.endpoint}/{bucket}/{key}"
+    argv = ["curl", "-sS", "--max-time", str(int(timeout)), "-o", "/dev/null",
+            "-w", "%{http_code} %{time_total} %{size_upload} %{size_download}"]
+    if server.s3:
+        argv += ["--aws-sigv4", f"aws:amz:{server.region}:s3",
+                 "--user", f"{server.access_key}:{server.secret_key}",
+                 "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+    if method == "PUT":
+        assert src is not None
+        argv += ["-T", str(src)]
+    argv.append(url)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
+    if r.returncode != 0:
+        raise RuntimeError(f"curl exit {r.returncode}: {r.stderr.strip()[:200]}")
+    code, t, up, down = r.stdout.split()
+    moved = float(up) if method == "PUT" else float(down)
+    if not code.startswith("2") or int(moved) != size:
+        raise RuntimeError(f"curl {method} -> HTTP {code}, {int(moved)} of {size} bytes")
+    return size / float(t) / 1e6
+
+
+# --------------------------------------------------------------------------- scenarios
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.p = params(args)
+        self.workdir = Path(args.workdir)
+        self.client = Client()
+        self.rss = RSSSampler()
+        self.rss.start()
+        self.results: dict[str, dict[str, Any]] = {}
+        self.big_src = self.workdir / f"src-{self.p['big_mib']}MiB.bin"
+
+    def log(self, msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    def conn(self, server: peers.Server) -> dict[str, Any]:
+        return {"port": server.port, "access_key": server.access_key,
+                "secret_key": server.secret_key, "region": server.region}
+
+    def phase(self, res: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
+        """Run one phase, recording its peak RSS; an exception becomes n/a for it."""
+        self.rss.set_phase(name)
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        except Exception as exc:
+            res[name] = {"na": f"{type(exc).__name__}: {exc}"[:300]}
+            self.log(f"  {name}: FAILED {exc}")
+            return None
+        finally:
+            self.rss.set_phase("between")
+            res.setdefault("_phase_secs", {})[name] = round(time.perf_counter() - t0, 2)
+
+    def run_server(self, name: str) -> dict[str, Any]:
+        cls = peers.SERVERS[name]
+        server = cls(self.workdir / "servers" / name)
+        res: dict[str, Any] = {}
+        self.log(f"== {name}: starting")
+        t0 = time.perf_counter()
+        try:
+            server.start()
+        except peers.Unavailable as exc:
+            self.log(f"== {name}: n/a ({exc})")
+            return {"na": str(exc)[:300]}
+        except Exception as exc:
+            server.stop()
+            return {"na": f"start failed: {exc}"[:300]}
+        res["start_secs"] = round(time.perf_counter() - t0, 2)
+        res["server"] = server.describe()
+        self.rss.attach(server.pid())
+        self.rss.set_phase("idle")
+        time.sleep(1.0)
+        try:
+            if server.s3:
+                for base in ("bench", "list"):
+                    r = self.client(op="boto_call", call="create_bucket", bucket=server.bucket(base),
+                                    **self.conn(server))
+                    if "error" in r:
+                        raise RuntimeError(f"create_bucket: {r['error']}")
+            scen = self.args.scenarios
+            if "big" in scen:
+                self.big(server, res)
+            if "small" in scen:
+                self.small(server, res)
+            if "list" in scen:
+                if server.s3:
+                    self.listing(server, res)
+                else:
+                    res["list"] = {"na": "not S3 (static files)"}
+        except Exception as exc:
+            res["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            self.log(f"== {name}: aborted: {exc}")
+        finally:
+            if server.proc is not None and server.proc.poll() is not None:
+                res["exited"] = f"server exited with {server.proc.returncode} during the run"
+            res["rss_mib"] = {k: round(v / MiB, 1) for k, v in self.rss.peaks.items()}
+            self.rss.attach(None)
+            server.stop()
+            if not self.args.keep:
+                server.cleanup()
+        self.log(f"== {name}: done in {time.perf_counter() - t0:.0f}s")
+        return res
+
+    # ---- 1 GiB (or --quick's 128 MiB) single PUT/GET with curl, multipart with boto3
+    def big(self, server: peers.Server, res: dict[str, Any]) -> None:
+        size = self.p["big_mib"] * MiB
+        make_source(self.big_src, size)
+        bucket = server.bucket("bench")
+        reps = self.p["big_reps"]
+        budget = self.p["phase_budget"]
+        timeout = max(60.0, budget)
+        if not server.s3:
+            dest_dir = server.path_for(bucket, "")  # type: ignore[attr-defined]
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            for key in ("big", "big-mp"):
+                try:
+                    os.link(self.big_src, dest_dir / key)
+                except OSError:
+                    shutil.copyfile(self.big_src, dest_dir / key)
+
+        def repeat(label: str, one: Callable[[], float]) -> None:
+            vals = []
+            t_start = time.perf_counter()
+            for i in range(reps):
+                vals.append(one())
+                if i + 1 < reps and time.perf_counter() - t_start > budget:
+                    break
+            res[label] = summarize(vals) | {"unit": "MB/s", "bytes": size}
+            self.log(f"  {label}: {res[label]['median']:.1f} MB/s ({len(vals)} reps)")
+
+        if server.s3:
+            self.phase(res, "put_curl", lambda: repeat(
+                "put_curl", lambda: curl(server, "PUT", bucket, "big", self.big_src, size, timeout)))
+        else:
+            res["put_curl"] = {"na": "static files (GET only)"}
+        self.phase(res, "get_curl", lambda: repeat(
+            "get_curl", lambda: curl(server, "GET", bucket, "big", None, size, timeout)))
+
+        down = self.workdir / "download.bin"
+
+        def boto(op: str, key: str) -> float:
+            r = self.client(op=op, bucket=bucket, key=key,
+                            file=str(self.big_src if op == "boto_upload" else down), **self.conn(server))
+            if "error" in r:
+                raise RuntimeError(r["error"])
+            if r["bytes"] != size:
+                raise RuntimeError(f"{op} moved {r['bytes']} of {size} bytes")
+            return float(r["mb_s"])
+
+        if server.s3:
+            self.phase(res, "up_boto", lambda: repeat("up_boto", lambda: boto("boto_upload", "big-mp")))
+        else:
+            res["up_boto"] = {"na": "static files (GET only)"}
+        self.phase(res, "down_boto", lambda: repeat("down_boto", lambda: boto("boto_download", "big-mp")))
+        down.unlink(missing_ok=True)
+
+    # ---- 4 KiB objects, 16 connections
+    def small(self, server: peers.Server, res: dict[str, Any]) -> None:
+        bucket = server.bucket("bench")
+        reps, secs, conc = self.p["small_reps"], self.p["small_secs"], self.p["small_conc"]
+        cap = 200_000
+        base = dict(op="small", bucket=bucket, prefix="obj/", concurrency=conc, **self.conn(server))
+
+        def record(label: str, runs: list[dict[str, Any]]) -> None:
+            ok = [r for r in runs if "error" not in r and r.get("ops")]
+            errs = sum(int(r.get("errors", 0)) for r in runs if "error" not in r)
+            if not ok:
+                why = next((r.get("error") or r.get("first_error") for r in runs
+                            if r.get("error") or r.get("first_error")), "no successful request")
+                res[label] = {"na": str(why)[:300]}
+                self.log(f"  {label}: n/a {why}")
+                return
+            res[label] = {
+                "rps": summarize([r["rps"] for r in ok]),
+                "p50_ms": summarize([r["p50_ms"] for r in ok]),
+                "p99_ms": summarize([r["p99_ms"] for r in ok]),
+                "ops": sum(r["ops"] for r in ok), "errors": errs,
+                "first_error": next((r["first_error"] for r in runs if r.get("first_error")), None),
+            }
+            self.log(f"  {label}: {res[label]['rps']['median']:.0f} req/s p50 "
+                     f"{res[label]['p50_ms']['median']:.2f} ms p99 {res[label]['p99_ms']['median']:.2f} ms"
+                     f" errors {errs}")
+
+        if server.s3:
+            written = 0
+            runs = []
+
+            def puts() -> None:
+                nonlocal written
+                for _ in range(reps):
+                    r = self.client(**base, method="PUT", start=written, stop=cap, size=4096,
+                                    duration=secs)
+                    runs.append(r)
+                    written += int(r.get("issued", 0))
+                record("small_put", runs)
+            self.phase(res, "small_put", puts)
+            n = written
+        else:
+            n = 5000
+            d = server.path_for(bucket, "obj")  # type: ignore[attr-defined]
+            d.mkdir(parents=True, exist_ok=True)
+            body = (b"0123456789abcdef" * 256)
+            for i in range(n):
+                (d / f"{i:07d}").write_bytes(body)
+            res["small_put"] = {"na": "static files (GET only)"}
+        if n == 0:
+            return
+        for method in ("GET", "HEAD"):
+            label = f"small_{method.lower()}"
+            self.phase(res, label, lambda m=method, lb=label: record(lb, [
+                self.client(**base, method=m, start=0, stop=n, duration=secs, expect_len=4096)
+                for _ in range(reps)]))
+        if server.s3:
+            chunk = n // reps
+
+            def deletes() -> None:
+                record("small_delete", [
+                    self.client(**base, method="DELETE", start=i * chunk, stop=(i + 1) * chunk,
+                                duration=secs) for i in range(reps)])
+            self.phase(res, "small_delete", deletes)
+        else:
+            res["small_delete"] = {"na": "static files (GET only)"}
+
+    # ---- listing of N keys, and PUT cost growth with history
+    def listing(self, server: peers.Server, res: dict[str, Any]) -> None:
+        bucket = server.bucket("list")
+        N, at, probe = self.p["list_keys"], self.p["growth_at"], self.p["probe"]
+        conn = self.conn(server)
+        deadline = time.perf_counter() + self.p["fill_budget"]
+        filled = 0
+        fill_stats = []
+
+        def fill(upto: int) -> None:
+            nonlocal filled
+            while filled < upto:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    return
+                r = self.client(op="small", method="PUT", bucket=bucket, prefix="k/", start=filled,
+                                stop=upto, size=0, concurrency=self.p["small_conc"], duration=left,
+                                **conn)
+                if "error" in r:
+                    raise RuntimeError(r["error"])
+                if r["errors"]:
+                    raise RuntimeError(f"{r['errors']} failed PUTs: {r['first_error']}")
+                filled += r["issued"]
+                fill_stats.append(r)
+
+        def probe_at(label: str) -> None:
+            before = filled
+            r = self.client(op="small", method="PUT", bucket=bucket, prefix="k/", start=filled,
+                            stop=filled + probe, size=4096, concurrency=1, duration=60, **conn)
+            if "error" in r or not r.get("ops"):
+                res[label] = {"na": str(r.get("error") or r.get("first_error"))[:300]}
+                return
+            res[label] = {"earlier_objects": before, "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                          "ops": r["ops"], "errors": r["errors"]}
+            self.log(f"  {label}: after {before} objects: p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms")
+
+        def do_fill() -> None:
+            nonlocal filled
+            fill(at)
+            self.rss.set_phase("fill")
+            probe_at("growth_first")
+            filled += res.get("growth_first", {}).get("ops", 0) + res.get("growth_first", {}).get("errors", 0)
+            fill(N)
+            probe_at("growth_last")
+            filled += res.get("growth_last", {}).get("ops", 0) + res.get("growth_last", {}).get("errors", 0)
+            ops = sum(r["ops"] for r in fill_stats)
+            secs = sum(r["elapsed"] for r in fill_stats)
+            res["fill"] = {"keys": filled, "target": N + 2 * probe, "rps": ops / secs if secs else 0.0,
+                           "secs": round(secs, 1)}
+            self.log(f"  fill: {filled} keys at {res['fill']['rps']:.0f} PUT/s")
+            if filled < N + 2 * probe:
+                res["fill"]["note"] = f"only {filled} of {N + 2 * probe} keys in {self.p['fill_budget']:.0f}s"
+        self.phase(res, "fill", do_fill)
+        if not filled:
+            return
+
+        def do_list() -> None:
+            runs = [self.client(op="list_all", bucket=bucket, timeout=self.p["phase_budget"], **conn)
+                    for _ in range(self.p["list_reps"])]
+            ok = [r for r in runs if "error" not in r]
+            if not ok:
+                res["list_all"] = {"na": runs[0]["error"][:300]}
+                return
+            if any(r["keys"] != filled for r in ok):
+                res["list_all_mismatch"] = [r["keys"] for r in ok]
+            res["list_all"] = summarize([r["keys_per_s"] for r in ok]) | {
+                "keys": ok[0]["keys"], "pages": ok[0]["pages"],
+                "page_p50_ms": statistics.median(r["page_p50_ms"] for r in ok)}
+            self.log(f"  list_all: {ok[0]['keys']} keys at {res['list_all']['median']:.0f} keys/s")
+            first = self.client(op="list_page", bucket=bucket, repeat=7, **conn)
+            last_start = max(0, filled - 1001)
+            last = self.client(op="list_page", bucket=bucket, repeat=7,
+                               start_after=f"k/{last_start:07d}", **conn)
+            res["page_first"] = first
+            res["page_last"] = last
+            self.log(f"  page at start {first.get('ms', float('nan')):.2f} ms, at end "
+                     f"{last.get('ms', float('nan')):.2f} ms")
+        self.phase(res, "list", do_list)
+
+    def run(self) -> dict[str, Any]:
+        started = time.time()
+        calib_before = calibrate()
+        for name in self.args.servers:
+            self.results[name] = self.run_server(name)
+        calib_after = calibrate()
+        calib = calib_before + calib_after
+        self.client.close()
+        self.rss.stopped.set()
+        return {
+            "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": "python -m bench " + " ".join(sys.argv[1:]),
+            "mode": "quick" if self.args.quick else "full",
+            "params": self.p,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                        "python": platform.python_version(), "client_loop": self.client.info.get("loop")},
+            "calibration_s": {"before": calib_before, "after": calib_after,
+                              "spread_pct": round((max(calib) - min(calib)) / min(calib) * 100, 1)},
+            "total_secs": round(time.time() - started, 1),
+            "results": self.results,
+        }
+
+
+# --------------------------------------------------------------------------- table
+
+ROWS: list[tuple[str, str, str, bool]] = [
+    # (label, path in results, kind, higher_is_better)
+    ("1 GiB PUT, curl (MB/s)", "put_curl", "med", True),
+    ("1 GiB GET, curl (MB/s)", "get_curl", "med", True),
+    ("1 GiB upload_file, boto3 multipart (MB/s)", "up_boto", "med", True),
+    ("1 GiB download_file, boto3 (MB/s)", "down_boto", "med", True),
+    ("4 KiB PUT ×16 conns (req/s)", "small_put.rps", "med", True),
+    ("4 KiB PUT p50 / p99 (ms)", "small_put", "lat", False),
+    ("4 KiB GET ×16 conns (req/s)", "small_get.rps", "med", True),
+    ("4 KiB GET p50 / p99 (ms)", "small_get", "lat", False),
+    ("4 KiB HEAD ×16 conns (req/s)", "small_head.rps", "med", True),
+    ("4 KiB HEAD p50 / p99 (ms)", "small_head", "lat", False),
+    ("4 KiB DELETE ×16 conns (req/s)", "small_delete.rps", "med", True),
+    ("4 KiB DELETE p50 / p99 (ms)", "small_delete", "lat", False),
+    ("fill: empty-object PUT ×16 (req/s)", "fill", "fill", True),
+    ("ListObjectsV2 whole bucket (keys/s)", "list_all", "med", True),
+    ("ListObjectsV2 first page (ms)", "page_first", "page", False),
+    ("ListObjectsV2 last page (ms)", "page_last", "page", False),
+    ("PUT 4 KiB p50 after 1k writes (ms)", "growth_first", "growth", False),
+    ("PUT 4 KiB p50 after N writes (ms)", "growth_last", "growth", False),
+    ("peak RSS idle (MiB)", "rss:idle", "rss", False),
+    ("peak RSS, big transfers (MiB)", "rss:put_curl,get_curl,up_boto,down_boto", "rss", False),
+    ("peak RSS, 4 KiB ops (MiB)", "rss:small_put,small_get,small_head,small_delete", "rss", False),
+    ("peak RSS, fill + listing (MiB)", "rss:fill,list", "rss", False),
+]
+
+
+def _get(res: dict[str, Any], path: str) -> Any:
+    cur: Any = res
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return None
+        if "na" in cur:
+            return cur
+        if part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def value(res: dict[str, Any], path: str, kind: str) -> tuple[float | None, str]:
+    """(comparable number, display text) for one cell; number None means n/a."""
+    if "na" in res:
+        return None, f"n/a ({res['na'][:60]})"
+    if kind == "rss":
+        phases = path.split(":", 1)[1].split(",")
+        vals = [res.get("rss_mib", {}).get(p) for p in phases]
+        vals = [v for v in vals if v]
+        if not vals:
+            return None, "–"
+        return max(vals), f"{max(vals):.0f}"
+    node = _get(res, path)
+    if node is None:
+        return None, "–"
+    if "na" in node:
+        return None, f"n/a ({str(node['na'])[:60]})"
+    if kind == "med":
+        v = node["median"]
+        return v, (f"{v:,.0f}" if v >= 100 else f"{v:.1f}")
+    if kind == "lat":
+        p50, p99 = node["p50_ms"]["median"], node["p99_ms"]["median"]
+        return p50, f"{p50:.2f} / {p99:.1f}"
+    if kind == "fill":
+        v = node["rps"]
+        note = f" ({node['keys']:,} keys)" if node["keys"] < node["target"] else ""
+        return v, f"{v:,.0f}{note}"
+    if kind == "page":
+        if "error" in node:
+            return None, "n/a (error)"
+        return node["ms"], f"{node['ms']:.1f}"
+    if kind == "growth":
+        return node["p50_ms"], f"{node['p50_ms']:.2f} (@{node['earlier_objects']:,})"
+    raise ValueError(kind)
+
+
+def table(report: dict[str, Any]) -> str:
+    results = report["results"]
+    names = list(results)
+    big = report["params"]["big_mib"]
+    size_label = "1 GiB" if big == 1024 else f"{big} MiB"
+    lines = ["| scenario | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    ref = results.get("pachs3gw", {})
+    for label, path, kind, higher in ROWS:
+        label = label.replace("1 GiB", size_label)
+        if kind == "growth" and "after N" in label:
+            label = label.replace("after N", f"after {report['params']['list_keys'] // 1000}k")
+        cells = []
+        refv, _ = value(ref, path, kind) if ref else (None, "")
+        for n in names:
+            v, text = value(results[n], path, kind)
+            if n != "pachs3gw" and v is not None and refv:
+                text += f" ({v / refv:.2g}×)"
+            cells.append(text)
+        arrow = "↑" if higher else "↓"
+        lines.append(f"| {label} {arrow} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def gaps(report: dict[str, Any]) -> list[tuple[float, str, str, float, float]]:
+    """Scenarios where pachs3gw trails the best S3 peer: (factor, row, peer, ours, theirs)."""
+    results = report["results"]
+    ref = results.get("pachs3gw")
+    out = []
+    if not ref or "na" in ref:
+        return out
+    for label, path, kind, higher in ROWS:
+        ours, _ = value(ref, path, kind)
+        if not ours:
+            continue
+        best = None
+        for n, res in results.items():
+            if n in ("pachs3gw", "nginx"):
+                continue
+            v, _ = value(res, path, kind)
+            if v is None or v <= 0:
+                continue
+            factor = (v / ours) if higher else (ours / v)
+            if best is None or factor > best[0]:
+                best = (factor, label, n, ours, v)
+        if best and best[0] > 1:
+            out.append(best)
+    return sorted(out, reverse=True)
+
+
+def noise(report: dict[str, Any]) -> str:
+    spreads = []
+    for res in report["results"].values():
+        for node in res.values() if isinstance(res, dict) else []:
+            if not isinstance(node, dict):
+                continue
+            for sub in [node] + [v for v in node.values() if isinstance(v, dict)]:
+                if "reps" in sub and len(sub["reps"]) > 1 and sub["median"]:
+                    spreads.append((sub["max"] - sub["min"]) / sub["median"] * 100)
+    cal = report["calibration_s"]
+    text = f"CPU calibration loop (SHA-256 of 32 MiB, 10 runs): min–max spread {cal['spread_pct']}%."
+    if spreads:
+        spreads.sort()
+        text += (f" Repetitions: median min–max spread {statistics.median(spreads):.0f}% of the "
+                 f"median, worst {spreads[-1]:.0f}% ({len(spreads)} figures with ≥2 reps).")
+    return text
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes: under 5 minutes")
+    ap.add_argument("--servers", default=",".join(DEFAULT_ORDER),
+                    help=f"comma-separated, from {','.join(DEFAULT_ORDER)}")
+    ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
+                    help="comma-separated, from big,small,list")
+    ap.add_argument("--workdir", default=os.environ.get("BENCH_WORKDIR", "/tmp/pachs3gw-bench"))
+    ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--keep", action="store_true", help="keep the servers' data dirs")
+    ap.add_argument("--big-mib", type=int, dest="big_mib")
+    ap.add_argument("--big-reps", type=int, dest="big_reps")
+    ap.add_argument("--small-reps", type=int, dest="small_reps")
+    ap.add_argument("--small-secs", type=float, dest="small_secs")
+    ap.add_argument("--list-keys", type=int, dest="list_keys")
+    ap.add_argument("--fill-budget", type=float, dest="fill_budget")
+    args = ap.parse_args(argv)
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for s in args.servers:
+        if s not in peers.SERVERS:
+            ap.error(f"unknown server {s!r}")
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    for s in args.scenarios:
+        if s not in ALL_SCENARIOS:
+            ap.error(f"unknown scenario {s!r}")
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+
+    bench = Bench(args)
+    report = bench.run()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = out / f"{stamp}-{report['mode']}.json"
+    path.write_text(json.dumps(report, indent=1, default=str))
+    print()
+    print(f"`{report['command']}` — {report['mode']} mode, {report['total_secs']:.0f} s, "
+          f"{os.cpu_count()} CPUs; figures are medians of {report['params']['small_reps']} "
+          f"(small/list) and {report['params']['big_reps']} (big) repetitions; "
+          f"(×) = ratio to pachs3gw in this run, ↑ higher is better, ↓ lower is better.")
+    print()
+    print(table(report))
+    print()
+    print(noise(report))
+    g = gaps(report)
+    if g:
+        f, label, peer, ours, theirs = g[0]
+        print(f"Furthest behind: {label}: pachs3gw {ours:.3g} vs {peer} {theirs:.3g} ({f:.1f}×).")
+    print(f"Raw results: {path}")
+
+
+if __name__ == "__main__":
+    main()
