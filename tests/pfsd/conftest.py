@@ -82,6 +82,12 @@ class Pfsd:
             self.process.wait()
             self.process = None
 
+    def kill_process(self) -> None:
+        """SIGKILL the server, keeping the channel (calls in flight fail)."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
     def stop(self) -> None:
         if self._channel is not None:
             self._channel.close()
