@@ -153,6 +153,16 @@ class PfsClient:
     def token(self) -> str | None:
         return self._token
 
+    @property
+    def reactor(self) -> IReactorFromThreads:
+        """The reactor Deferreds fire on."""
+        return self._reactor
+
+    @property
+    def pool(self) -> ThreadPool:
+        """The worker pool streams are drained in (shared with helpers that read files)."""
+        return self._pool
+
     def with_token(self, token: str | None) -> PfsClient:
         """The same channel and pool, acting for another caller."""
         if token == self._token:
