@@ -62,10 +62,9 @@ class PachydermAuthenticator:
         now = self._reactor.seconds()
         cached = self._cache.get(access_key)
         if cached is not None and cached[0] > now:
-            outcome = cached[1]
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
+            if isinstance(cached[1], Exception):
+                raise _rejected()
+            return cached[1]
         outcome: str | Exception
         try:
             await self._client.with_token(access_key).who_am_i()
@@ -74,9 +73,7 @@ class PachydermAuthenticator:
             outcome = access_key
         except (pfs_errors.Unauthenticated, pfs_errors.PermissionDenied):
             self.enabled = True
-            outcome = errors.InvalidAccessKeyId(
-                "The access key is not a valid Pachyderm token (it may have expired)."
-            )
+            outcome = _rejected()
         except pfs_errors.PfsError as e:
             # Unavailable and friends: not the caller's fault, not cached.
             raise to_s3_error(e, Context()) from None
@@ -87,5 +84,11 @@ class PachydermAuthenticator:
         if len(self._cache) > 10000:
             self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
         if isinstance(outcome, Exception):
-            raise outcome
+            raise _rejected()
         return outcome
+
+
+def _rejected() -> errors.S3Error:
+    return errors.InvalidAccessKeyId(
+        "The access key is not a valid Pachyderm token (it may have expired)."
+    )

@@ -72,15 +72,15 @@ class PfsBackend(MultipartMixin, VersionsMixin):
     def __init__(
         self,
         client: PfsClient,
-        reactor: Any,
-        pool: ThreadPool,
+        reactor: Any = None,
+        pool: ThreadPool | None = None,
         metadata: MetadataStore | None = None,
         multipart: MultipartState | None = None,
     ) -> None:
         self._client = client
-        self._reactor = reactor
-        self._pool = pool
-        self._meta = metadata if metadata is not None else MetadataStore(reactor, pool)
+        self._reactor = reactor if reactor is not None else client.reactor
+        self._pool = pool if pool is not None else client.pool
+        self._meta = metadata if metadata is not None else MetadataStore(self._reactor, self._pool)
         self._mp = multipart if multipart is not None else MultipartState()
 
     # helpers ------------------------------------------------------------------
@@ -479,34 +479,35 @@ def _as_deferred(coro: Any) -> Any:
 class PfsBackendFactory:
     """Backends acting for callers, sharing one channel, pool and metadata cache.
 
-    :param client: the PFS client (no token, or the gateway's own).
-    :param reactor: the reactor (for calls from worker threads).
-    :param pool: the gateway's worker ThreadPool (started by the service).
-    :param authenticator: when given and ``authenticator.enabled`` (Pachyderm
-        auth is active), each caller's access key is forwarded as its
-        Pachyderm token.
+    :param client: the PFS client (no token, or the gateway's own); its
+        reactor and worker pool are used unless others are given.
+    :param authenticator: optional; when it says Pachyderm auth is off
+        (``enabled`` False), access keys are not forwarded. Otherwise each
+        caller's access key goes to PFS as its Pachyderm token (a backend
+        without auth ignores tokens).
     :param metadata_cache_size: records kept in the metadata LRU.
     """
 
     def __init__(
         self,
         client: PfsClient,
-        reactor: Any,
-        pool: ThreadPool,
+        reactor: Any = None,
+        pool: ThreadPool | None = None,
         authenticator: Any = None,
         metadata_cache_size: int = 65536,
     ) -> None:
         self._client = client
-        self._reactor = reactor
-        self._pool = pool
+        self._reactor = reactor if reactor is not None else client.reactor
+        self._pool = pool if pool is not None else client.pool
         self._authenticator = authenticator
-        self.metadata = MetadataStore(reactor, pool, cache_size=metadata_cache_size)
+        self.metadata = MetadataStore(self._reactor, self._pool, cache_size=metadata_cache_size)
         self.multipart = MultipartState()
 
     def backend_for(self, access_key: str | None) -> IBackend:
         """*Reactor thread.*"""
         client = self._client
-        if access_key and self._authenticator is not None and self._authenticator.enabled:
+        forward = self._authenticator is None or self._authenticator.enabled
+        if access_key and forward:
             client = client.with_token(access_key)
         return PfsBackend(client, self._reactor, self._pool, self.metadata, self.multipart)
 
