@@ -15,6 +15,7 @@ import hashlib
 import os
 import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable
 
 #: Upload chunk size: big enough that per-chunk costs (fsync, rename, a
@@ -49,7 +50,7 @@ class ChunkStore:
         _fsync_dir(root)
         self._lock = threading.Lock()
         self._leases: dict[bytes, int] = {}
-        self._fds: dict[bytes, int] = {}
+        self._writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pfsd-chunk")
 
     def path(self, address: bytes) -> str:
         h = address.hex()
@@ -70,8 +71,15 @@ class ChunkStore:
                 self._leases[address] = self._leases.get(address, 0) + 1
                 lease.addresses.append(address)
 
-    def put(self, lease: Lease, data: bytes | bytearray | memoryview, address: bytes | None = None) -> bytes:
-        """Store ``data`` durably; returns its address (sha256 unless given)."""
+    def put(
+        self, lease: Lease, data: bytes | bytearray | memoryview, address: bytes | None = None
+    ) -> "Future[bytes]":
+        """Store ``data`` durably, in the background; the future gives its address.
+
+        Writing and fsyncing happen on the store's writer threads (they
+        release the GIL), so an upload keeps receiving while its previous
+        chunks go to disk. ``address`` defaults to the sha256 of ``data``.
+        """
         if address is None:
             address = hashlib.sha256(data).digest()
         final = self.path(address)
@@ -80,7 +88,14 @@ class ChunkStore:
             lease.addresses.append(address)
             exists = os.path.exists(final)
         if exists:
-            return address
+            done: Future[bytes] = Future()
+            done.set_result(address)
+            return done
+        return self._writers.submit(self._write, lease, data, address, final)
+
+    def _write(
+        self, lease: Lease, data: bytes | bytearray | memoryview, address: bytes, final: str
+    ) -> bytes:
         tmp = os.path.join(self._tmp, uuid.uuid4().hex)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -95,6 +110,9 @@ class ChunkStore:
         _fsync_dir(os.path.dirname(final))
         lease.created.append(address)
         return address
+
+    def close(self) -> None:
+        self._writers.shutdown(wait=True)
 
     def read(self, address: bytes, offset: int, length: int) -> bytes:
         fd = os.open(self.path(address), os.O_RDONLY)

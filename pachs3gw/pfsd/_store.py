@@ -182,8 +182,12 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested uses join the outer one (bulk loading)."""
         with self._wlock:
             db = self._db()
+            if db.in_transaction:
+                yield db
+                return
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -206,6 +210,7 @@ class Store:
         self._closed = True
         self._gc_wanted.set()
         self._gc_thread.join(timeout=10)
+        self.chunks.close()
         with self._connections_lock:
             for db in self._connections:
                 try:

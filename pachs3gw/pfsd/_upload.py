@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections import deque
+from concurrent.futures import Future
 from typing import Optional, Union
 
 from pachs3gw.pfsd import _content
@@ -23,6 +25,10 @@ from pachs3gw.pfsd._chunks import CHUNK_SIZE
 from pachs3gw.pfsd._content import BLOCK, DIGEST, EXTENT, BlockHasher, Content
 from pachs3gw.pfsd._store import CommitRef, Edit, Store, clean_path
 from pachs3gw.pfsd._tree import Tree
+
+
+#: Chunks of one upload being written while it keeps receiving.
+_IN_FLIGHT = 2
 
 
 class _Pack:
@@ -69,6 +75,7 @@ class Upload:
         self._pack = _Pack()
         self._current: Optional[_Pending] = None
         self._current_path = ""
+        self._writes: deque[Future[bytes]] = deque()
 
     # operations -----------------------------------------------------------
 
@@ -175,7 +182,10 @@ class Upload:
             h = hashlib.sha256(b"R")
             h.update(pack.data)
             address = h.digest()
-        pack.address = self._store.chunks.put(self.lease, pack.data, address)
+        pack.address = address
+        self._writes.append(self._store.chunks.put(self.lease, pack.data, address))
+        while len(self._writes) > _IN_FLIGHT:
+            self._writes.popleft().result()
         pack.data = None
         pack.sole = None
         self._pack = _Pack()
@@ -185,6 +195,8 @@ class Upload:
     def finish(self) -> tuple[dict[str, Edit], list[str]]:
         """Make every byte durable and return the edits for ``Store.modify``."""
         self._flush()
+        while self._writes:
+            self._writes.popleft().result()
         for edit in self._edits.values():
             edit.parts = [
                 p.content() if isinstance(p, _Pending) else p for p in edit.parts  # type: ignore[misc]
@@ -195,6 +207,11 @@ class Upload:
         self.lease.release()
 
     def abort(self) -> None:
+        for write in self._writes:
+            try:
+                write.result()
+            except Exception:
+                pass
         self._store.discard(self.lease)
 
 
