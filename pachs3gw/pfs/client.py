@@ -313,7 +313,9 @@ class PfsClient:
         def guarded() -> Iterator[pfs.ModifyFileRequest]:
             try:
                 yield from requests
-            except BaseException as e:
+            except Exception as e:
+                # Not GeneratorExit: grpc closing the iterator after the call
+                # ended (e.g. the server failed it) is not a request failure.
                 failure_box.append(e)
                 raise
 
