@@ -24,7 +24,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from pachs3gw.gateway._errors import Context, s3_operation, to_s3_error
-from pachs3gw.gateway._pfsutil import to_datetime
+from pachs3gw.gateway._pfsutil import modify_all_or_nothing, to_datetime
 from pachs3gw.gateway.buckets import BucketRef, bucket_name, parse_bucket
 from pachs3gw.gateway.keys import check_key, key_to_path
 from pachs3gw.gateway.listing import list_page
@@ -153,8 +153,8 @@ class PfsBackend(MultipartMixin, VersionsMixin):
         would avoid this, at the price of leaving an open commit behind when
         the gateway dies mid-write and making concurrent writers share it.
         """
-        head = (await self._branch_info(ref)).head.id
-        info = await self._client.inspect_file(refs.file(ref.at(head), path))
+        info = await self._client.inspect_file(refs.file(ref.head(), path))
+        head = info.file.commit.id or (await self._branch_info(ref)).head.id
         return head, info
 
     def _info(
@@ -174,16 +174,29 @@ class PfsBackend(MultipartMixin, VersionsMixin):
     async def _stat(
         self, ref: BucketRef, key: str, version_id: str | None
     ) -> tuple[pfs.File, ObjectInfo, Record]:
+        """InspectFile (plus the metadata record): the file pinned to the commit read.
+
+        At a branch head this is one InspectFile: PFS answers with the
+        resolved commit ID, which becomes the version ID and pins later reads
+        (a concurrent overwrite cannot mix into a GET).
+        """
         path = key_to_path(key)
-        commit = await self._read_commit(ref, version_id)
-        if commit is None:
-            raise errors.NoSuchKey(resource=key, extra={"Key": key})
-        file = refs.file(commit, path)
-        finfo = await self._client.inspect_file(file)
+        no_such_key = errors.NoSuchKey(resource=key, extra={"Key": key})
+        if version_id or ref.commit_id is not None:
+            commit = await self._read_commit(ref, version_id)
+            assert commit is not None
+            finfo = await self._client.inspect_file(refs.file(commit, path))
+        else:
+            try:
+                finfo = await self._client.inspect_file(refs.file(ref.head(), path))
+            except pfs_errors.CommitNotFound:
+                raise no_such_key from None  # a branch without commits
+            commit_id = finfo.file.commit.id or (await self._branch_info(ref)).head.id
+            commit = ref.at(commit_id)
         if finfo.file_type == pfs.DIR:
-            raise errors.NoSuchKey(resource=key, extra={"Key": key})
+            raise no_such_key
         record = await self._meta.get(self._client, ref.project, ref.repo, key, finfo.hash)
-        return file, self._info(key, finfo, record, commit.id), record
+        return refs.file(commit, path), self._info(key, finfo, record, commit.id), record
 
     # buckets ------------------------------------------------------------------
 
@@ -295,7 +308,7 @@ class PfsBackend(MultipartMixin, VersionsMixin):
             yield from pfs_client.put_file(path, body.chunks())
             md5.append(body.md5_hex())
 
-        await self._client.modify_file(requests())
+        await modify_all_or_nothing(self._client, requests())
         checksums = dict(body.checksums())
         record = Record(etag=md5[0], metadata=metadata, checksums=checksums)
         return await self._record_write(ref, key, path, record)

@@ -41,7 +41,12 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import attrs
 
 from pachs3gw.gateway._errors import s3_operation
-from pachs3gw.gateway._pfsutil import ensure_repo, read_bytes, to_datetime
+from pachs3gw.gateway._pfsutil import (
+    ensure_repo,
+    modify_all_or_nothing,
+    read_bytes,
+    to_datetime,
+)
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
 from pachs3gw.gateway.keys import key_to_path
 from pachs3gw.gateway.metadata import Record
@@ -305,7 +310,7 @@ class MultipartMixin:
             md5.append(body.md5_hex())
             yield pfs_client.add_empty(f"{path}.{md5[0]}")
 
-        await self._client.modify_file(requests())
+        await modify_all_or_nothing(self._client, requests())
         return WriteResult(
             etag=md5[0], last_modified=datetime.now(timezone.utc), checksums=dict(body.checksums())
         )
@@ -369,7 +374,7 @@ class MultipartMixin:
             yield from pfs_client.put_file(path, copied())
             yield pfs_client.add_empty(f"{path}.{digest.hexdigest()}")
 
-        await self._client.modify_file(requests())
+        await modify_all_or_nothing(self._client, requests())
         return WriteResult(etag=digest.hexdigest(), last_modified=datetime.now(timezone.utc))
 
     # complete / abort ------------------------------------------------------------

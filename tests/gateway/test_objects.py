@@ -273,3 +273,22 @@ def test_file_written_outside_the_gateway_gets_pfs_hash_etag_and_guessed_type(
     assert info.metadata.headers["content-type"] == "application/json"
     page = yield backend.list_objects(bucket_name, "", "", "", 10)
     assert page.contents[0].etag == pfs_info.hash.hex()
+
+
+@inline
+def test_failed_bodies_never_commit_partial_writes(
+    backend: PfsBackend, client: PfsClient, bucket_name: str
+) -> Any:
+    """A Python grpc server can take a cancelled stream for a finished one; the
+    gateway's poisoned end of stream keeps every failed PUT from committing."""
+    yield backend.create_bucket(bucket_name)
+    yield backend.put_object(bucket_name, "keep", Body(b"x"), ObjectMetadata())
+    branch = refs.branch(bucket_name.split(".")[1], "master")
+    before = (yield client.inspect_branch(branch)).head.id
+    for _ in range(60):
+        bad = Body(b"y" * 300_000, fail_with=errors.BadDigest())
+        e = yield ensureDeferred(
+            failure_of(backend.put_object(bucket_name, "bad", bad, ObjectMetadata()))
+        )
+        assert isinstance(e, errors.BadDigest), repr(e)
+    assert (yield client.inspect_branch(branch)).head.id == before
