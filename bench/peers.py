@@ -173,14 +173,20 @@ class Server:
 
 class Pachs3gw(Server):
     name = "pachs3gw"
-    signed = False  # auth off by default: any credentials accepted
+    # Pachyderm's convention: access key = secret key (= the token when auth is on). With auth
+    # off any key is let in; signing with secret = access key is valid either way.
+    access_key = "benchkey"
+    secret_key = "benchkey"
+    signed = False
 
     def bucket(self, base: str) -> str:
         return f"master.{base}"
 
     def prepare(self) -> tuple[list[str], dict[str, str]]:
         self.logfile = self.workdir / "gateway.log"
-        argv = [sys.executable, "-m", "twisted", "--nodaemon", "--pidfile=",
+        # twistd itself (``python -m twisted`` is Twisted's other runner, ``twist``)
+        argv = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+                "--nodaemon", "--pidfile=",
                 f"--logfile={self.logfile}", "pachs3gw",
                 "--port", "tcp:0:interface=127.0.0.1", "--data-dir", str(self.data)]
         env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -238,7 +244,8 @@ class S3rver(Server):
         except Exception:
             pass
         self.port = free_port()
-        return [node, str(script), "-d", str(self.data), "-a", "127.0.0.1", "-p", str(self.port),
+        # s3rver makes ListObjectsV2 continuation tokens with DES: OpenSSL 3 needs its legacy provider
+        return [node, "--openssl-legacy-provider", str(script), "-d", str(self.data), "-a", "127.0.0.1", "-p", str(self.port),
                 "--silent", "--no-vhost-buckets"], {}
 
 
@@ -294,7 +301,7 @@ class SeaweedFS(Server):
                 f"-volume.port={volume}", f"-volume.port.grpc={volume_g}",
                 f"-filer.port={filer}", f"-filer.port.grpc={filer_g}",
                 f"-debug.port={debug}", f"-metricsPort={metrics}",
-                "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+                "-master.volumeSizeLimitMB=1024", "-volume.max=0", "-volume.preStopSeconds=0",
                 f"-s3.localSocket={self.workdir / 's3.sock'}",
                 f"-filer.localSocket={self.workdir / 'filer.sock'}"]
         return argv, {}

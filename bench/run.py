@@ -142,8 +142,8 @@ class RSSSampler(threading.Thread):
 
 
 def calibrate(rounds: int = 5) -> list[float]:
-    """A fixed CPU-bound loop (SHA-256 of 32 MiB), timed: how steady the machine is."""
-    data = b"\0" * (32 * MiB)
+    """A fixed CPU-bound loop (SHA-256 of 128 MiB), timed: how steady the machine is."""
+    data = b"\0" * (128 * MiB)
     hashlib.sha256(data).digest()  # warm-up
     out = []
     for _ in range(rounds):
@@ -549,7 +549,7 @@ def _get(res: dict[str, Any], path: str) -> Any:
 def value(res: dict[str, Any], path: str, kind: str) -> tuple[float | None, str]:
     """(comparable number, display text) for one cell; number None means n/a."""
     if "na" in res:
-        return None, f"n/a ({res['na'][:60]})"
+        return None, "n/a"
     if kind == "rss":
         phases = path.split(":", 1)[1].split(",")
         vals = [res.get("rss_mib", {}).get(p) for p in phases]
@@ -601,6 +601,12 @@ def table(report: dict[str, Any]) -> str:
             cells.append(text)
         arrow = "↑" if higher else "↓"
         lines.append(f"| {label} {arrow} | " + " | ".join(cells) + " |")
+    for n in names:
+        if "na" in results[n]:
+            lines.append(f"\n{n}: n/a ({results[n]['na'][:200]})")
+        for k in ("error", "exited"):
+            if k in results[n]:
+                lines.append(f"\n{n}: {results[n][k][:200]}")
     return "\n".join(lines)
 
 
@@ -640,7 +646,7 @@ def noise(report: dict[str, Any]) -> str:
                 if "reps" in sub and len(sub["reps"]) > 1 and sub["median"]:
                     spreads.append((sub["max"] - sub["min"]) / sub["median"] * 100)
     cal = report["calibration_s"]
-    text = f"CPU calibration loop (SHA-256 of 32 MiB, 10 runs): min–max spread {cal['spread_pct']}%."
+    text = f"CPU calibration loop (SHA-256 of 128 MiB, 5 runs before and 5 after): min–max spread {cal['spread_pct']}%."
     if spreads:
         spreads.sort()
         text += (f" Repetitions: median min–max spread {statistics.median(spreads):.0f}% of the "
