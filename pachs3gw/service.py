@@ -84,16 +84,21 @@ def make_resource(
     Uploads stream only when the site uses the streaming request factory:
     prefer :func:`pachs3gw.s3.site.make_site` or :class:`GatewayService`.
     """
-    return _s3_server(reactor, client, pool).resource()
+    server, _ = _s3_server(reactor, client, pool)
+    return server.resource()
 
 
-def _s3_server(reactor: Any, client: PfsClient, pool: ThreadPool) -> S3Server:
-    return S3Server(
+def _s3_server(
+    reactor: Any, client: PfsClient, pool: ThreadPool
+) -> tuple[S3Server, PachydermAuthenticator]:
+    authenticator = PachydermAuthenticator(client, reactor)
+    server = S3Server(
         reactor=reactor,
         pool=pool,
-        backends=PfsBackendFactory(client),
-        authenticator=PachydermAuthenticator(client, reactor),
+        backends=PfsBackendFactory(client, reactor, pool, authenticator=authenticator),
+        authenticator=authenticator,
     )
+    return server, authenticator
 
 
 def embedded_socket(data_dir: str) -> str:
@@ -163,7 +168,10 @@ class GatewayService(MultiService):
         self.channel = open_channel(target)
         yield self._wait_for_backend(self.channel)
         client = PfsClient(self.channel, self._reactor, self.pool)
-        self.site = make_site(_s3_server(self._reactor, client, self.pool), self._reactor)
+        server, authenticator = _s3_server(self._reactor, client, self.pool)
+        # Learn before the first request whether the backend has auth on.
+        yield authenticator.probe()
+        self.site = make_site(server, self._reactor)
         endpoint = serverFromString(self._reactor, self.config.endpoint)
         self.port = yield endpoint.listen(self.site)
         log.info(

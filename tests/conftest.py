@@ -16,6 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCESS_KEY = "pachs3gw-test"
+#: ``twistd`` as the installed console script would run it, for this interpreter.
+TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 SECRET_KEY = "pachs3gw-test-secret"
 
 
@@ -58,7 +60,7 @@ def start_gateway(data_dir: Path, *extra_args: str, timeout: float = 60.0) -> Ru
     """Start the gateway through twistd's plugin path and wait until it listens."""
     log_file = data_dir.parent / (data_dir.name + ".log")
     args = [
-        sys.executable, "-m", "twisted", "--nodaemon", "--pidfile=", f"--logfile={log_file}",
+        *TWISTD, "--nodaemon", "--pidfile=", f"--logfile={log_file}",
         "pachs3gw", "--port", "tcp:0:interface=127.0.0.1", "--data-dir", str(data_dir),
         *extra_args,
     ]
