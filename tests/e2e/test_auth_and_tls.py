@@ -210,13 +210,10 @@ def test_skewed_date_is_request_time_too_skewed(secured):
     gw, cert = secured
     request = AWSRequest(method="GET", url=f"{https_url(gw)}/master.secure/k")
     signer = S3SigV4Auth(Credentials(TOKEN, TOKEN), "s3", "us-east-1")
-    signer._timestamp = lambda: "20200101T000000Z"  # type: ignore[method-assign]
     import unittest.mock
 
-    with unittest.mock.patch("botocore.auth.datetime") as fake:
-        fake.datetime.now.return_value = datetime.datetime(2020, 1, 1)
-        fake.datetime.utcnow.return_value = datetime.datetime(2020, 1, 1)
-        fake.timezone = datetime.timezone
+    an_hour_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    with unittest.mock.patch("botocore.auth.get_current_datetime", return_value=an_hour_ago):
         signer.add_auth(request)
     prepared = request.prepare()
     conn = http.client.HTTPSConnection("127.0.0.1", gw.port, context=ssl.create_default_context(cafile=str(cert)))
