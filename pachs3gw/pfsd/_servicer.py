@@ -12,6 +12,8 @@ import functools
 import io
 import logging
 import tarfile
+import threading
+import time
 from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
 
 import grpc
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 #: GetFile message payload: big messages keep per-message Python cost low;
 #: far below the 20 MiB limit.
 READ_PIECE = 4 << 20
+
+#: How long after the end of a ModifyFile stream a cancellation may still
+#: surface in grpcio (measured: up to ~25 ms with a busy GIL).
+CANCEL_SETTLE_SECONDS = 0.03
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -357,6 +363,8 @@ class PfsServicer(pfs_grpc.APIServicer):
 
     def ModifyFile(self, request_iterator: Iterator[pfs.ModifyFileRequest], context: Any) -> empty_pb2.Empty:
         upload: Optional[Upload] = None
+        terminated = threading.Event()
+        context.add_callback(terminated.set)
         try:
             self.auth.check(context)
             target: Optional[CommitRef] = None
@@ -389,10 +397,19 @@ class PfsServicer(pfs_grpc.APIServicer):
                     upload.copy(copy.dst, _commit_ref(copy.src.commit), copy.src.path, copy.append)
                 else:
                     raise _errors.invalid_argument("empty ModifyFile message")
-            if not context.is_active():
-                raise PfsError(grpc.StatusCode.CANCELLED, "ModifyFile cancelled")
+            ended = time.monotonic()
             if target is not None:
                 edits, dirs = upload.finish()
+                # grpcio reports a client's cancellation (RST_STREAM) as an
+                # ordinary end of the request stream, and flags the call as
+                # cancelled only when its poller gets to the close event,
+                # milliseconds later. Give it that time (overlapped with the
+                # final fsyncs above) before making the commit visible.
+                settle = CANCEL_SETTLE_SECONDS - (time.monotonic() - ended)
+                if settle > 0:
+                    terminated.wait(settle)
+                if terminated.is_set() or not context.is_active():
+                    raise PfsError(grpc.StatusCode.CANCELLED, "ModifyFile cancelled")
                 self.store.modify(target, edits, dirs)
             upload.committed()
             upload = None

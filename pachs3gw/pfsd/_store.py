@@ -200,6 +200,9 @@ class Store:
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for multi-statement reads."""
         db = self._db()
+        if db.in_transaction:
+            yield db
+            return
         db.execute("BEGIN")
         try:
             yield db
@@ -735,7 +738,11 @@ class Store:
 
     def _store_content(self, db: sqlite3.Connection, content: Content) -> int:
         if content.content_id is not None:
-            return content.content_id
+            # A copied content whose row still exists is shared; one that went
+            # with a deleted repo since the copy was read is stored anew (its
+            # chunks were protected by the upload's lease meanwhile).
+            if db.execute("SELECT 1 FROM contents WHERE id=?", (content.content_id,)).fetchone():
+                return content.content_id
         content_id = db.execute(
             "INSERT INTO contents(size, hash, extents, blocks, refs) VALUES (?,?,?,?,0)",
             (content.size, content.hash, content.extents, content.blocks),

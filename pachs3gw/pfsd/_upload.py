@@ -28,7 +28,7 @@ from pachs3gw.pfsd._tree import Tree
 
 
 #: Chunks of one upload being written while it keeps receiving.
-_IN_FLIGHT = 2
+_IN_FLIGHT = 1
 
 
 class _Pack:

@@ -94,8 +94,10 @@ def test_client_cancelling_mid_stream_commits_nothing(api) -> None:
         yield pfs_client.add_bytes("/partial", b"x" * 1000)
         raise RuntimeError("the HTTP client went away")
 
-    with pytest.raises(Exception):
-        api.ModifyFile(requests())
+    # grpcio may see the cancellation as a normal end of stream first: try often.
+    for _ in range(30):
+        with pytest.raises(Exception):
+            api.ModifyFile(requests())
     put(api, head, {"/after": b"ok"})
     paths = [f.file.path for f in api.ListFile(pfs.ListFileRequest(file=refs.file(head, "/")))]
     assert paths == ["/after"]
