@@ -185,7 +185,7 @@ class Pachs3gw(Server):
     def prepare(self) -> tuple[list[str], dict[str, str]]:
         self.logfile = self.workdir / "gateway.log"
         # twistd itself (``python -m twisted`` is Twisted's other runner, ``twist``)
-        argv = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+        argv = [sys.executable, "-c", "__import__('twisted.scripts.twistd', fromlist=['run']).run()",
                 "--nodaemon", "--pidfile=",
                 f"--logfile={self.logfile}", "pachs3gw",
                 "--port", "tcp:0:interface=127.0.0.1", "--data-dir", str(self.data)]

@@ -42,13 +42,14 @@ DEFAULT_ORDER = ("pachs3gw", "moto", "s3rver", "rclone", "juicefs", "seaweedfs",
 def params(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         p = dict(big_mib=128, big_reps=1, small_reps=3, small_secs=1.0, small_conc=16,
-                 list_keys=5000, growth_at=1000, probe=100, list_reps=3, fill_budget=60.0,
-                 phase_budget=60.0)
+                 list_keys=5000, growth_at=1000, probe=100, list_reps=1, page_reps=3,
+                 fill_budget=60.0, phase_budget=60.0)
     else:
-        p = dict(big_mib=1024, big_reps=3, small_reps=3, small_secs=4.0, small_conc=16,
-                 list_keys=100_000, growth_at=1000, probe=200, list_reps=3, fill_budget=240.0,
-                 phase_budget=150.0)
-    for k in ("big_mib", "big_reps", "small_reps", "small_secs", "list_keys", "fill_budget"):
+        p = dict(big_mib=1024, big_reps=3, small_reps=3, small_secs=2.5, small_conc=16,
+                 list_keys=100_000, growth_at=1000, probe=200, list_reps=3, page_reps=7,
+                 fill_budget=80.0, phase_budget=30.0)
+    for k in ("big_mib", "big_reps", "small_reps", "small_secs", "list_keys", "fill_budget",
+              "phase_budget"):
         v = getattr(args, k, None)
         if v is not None:
             p[k] = v
@@ -198,6 +199,104 @@ def curl(server: peers.Server, method: str, bucket: str, key: str, src: Path | N
     return size / float(t) / 1e6
 
 
+class Profiler:
+    """py-spy attached to a process tree for one phase; summarized as self/inclusive shares."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        self.out = out
+        self.text = ""
+        exe = shutil.which("py-spy")
+        if not exe:
+            self.proc = None
+            self.text = "py-spy not installed"
+            return
+        self.proc = subprocess.Popen(
+            [exe, "record", "--pid", str(pid), "--subprocesses", "--rate", "200",
+             "--format", "raw", "--output", str(out), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)  # let it attach before the load starts
+
+    def finish(self) -> dict[str, Any]:
+        if self.proc is None:
+            return {"error": self.text}
+        import signal
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        if not self.out.exists():
+            self.text = f"py-spy wrote nothing: {err[-300:]}"
+            return {"error": self.text}
+        summary = summarize_profile(self.out.read_text(errors="replace"))
+        summary["raw"] = str(self.out)
+        self.text = format_profile(summary)
+        return summary
+
+
+def summarize_profile(raw: str, top: int = 25) -> dict[str, Any]:
+    """Collapsed stacks (``frame;frame;... count``) -> shares per process, leaf and inclusive."""
+    total = 0
+    per_proc: collections.Counter[str] = collections.Counter()
+    leaf: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        # --subprocesses nests a child's stacks under its parent's "process N:cmd" frames
+        idx = [i for i, f in enumerate(frames) if f.startswith("process ")]
+        proc = frames[idx[-1]] if idx else "?"
+        if idx:
+            frames = frames[idx[-1] + 1:]
+        proc_label = "pfsd" if "pachs3gw.pfsd" in proc else ("gateway" if proc != "?" else "?")
+        frames = [f for f in frames if not f.startswith("thread ")]
+        total += n
+        per_proc[proc_label] += n
+        if frames:
+            leaf[f"{proc_label}: {_short(frames[-1])}"] += n
+        for f in set(_short(f) for f in frames):
+            incl[f"{proc_label}: {f}"] += n
+        for f in set(_short(f) for f in frames if "pachs3gw/" in f):
+            own[f"{proc_label}: {f}"] += n
+    if not total:
+        return {"samples": 0}
+    pct = lambda c: round(100.0 * c / total, 1)  # noqa: E731
+    return {
+        "samples": total,
+        "process_pct": {k: pct(v) for k, v in per_proc.most_common()},
+        "self_pct": [(k, pct(v)) for k, v in leaf.most_common(top)],
+        "inclusive_pct": [(k, pct(v)) for k, v in incl.most_common(top * 2)],
+        "own_inclusive_pct": [(k, pct(v)) for k, v in own.most_common(top)],
+    }
+
+
+def _short(frame: str) -> str:
+    # "func (path/to/module.py:123)" -> "func (module.py)"
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path = where.split(":")[0]
+    parts = path.split("/")
+    short = "/".join(parts[-2:]) if len(parts) > 1 else path
+    return f"{name} ({short})"
+
+
+def format_profile(s: dict[str, Any]) -> str:
+    if not s.get("samples"):
+        return "profile: no samples"
+    lines = [f"profile: {s['samples']} samples; by process: "
+             + ", ".join(f"{k} {v}%" for k, v in s["process_pct"].items()),
+             "  top self (leaf) frames:"]
+    lines += [f"    {v:5.1f}%  {k}" for k, v in s["self_pct"][:15]]
+    lines.append("  top inclusive pachs3gw frames:")
+    lines += [f"    {v:5.1f}%  {k}" for k, v in s["own_inclusive_pct"][:20]]
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- scenarios
 
 class Bench:
@@ -209,6 +308,7 @@ class Bench:
         self.rss = RSSSampler()
         self.rss.start()
         self.results: dict[str, dict[str, Any]] = {}
+        self.current: peers.Server | None = None
         self.big_src = self.workdir / f"src-{self.p['big_mib']}MiB.bin"
 
     def log(self, msg: str) -> None:
@@ -222,6 +322,9 @@ class Bench:
         """Run one phase, recording its peak RSS; an exception becomes n/a for it."""
         self.rss.set_phase(name)
         t0 = time.perf_counter()
+        spy = None
+        if name in self.args.profile and self.current is not None and self.current.name == "pachs3gw":
+            spy = Profiler(self.current.pid(), self.workdir / f"profile-{name}.txt")
         try:
             return fn()
         except Exception as exc:
@@ -229,13 +332,17 @@ class Bench:
             self.log(f"  {name}: FAILED {exc}")
             return None
         finally:
+            if spy is not None:
+                res.setdefault("profile", {})[name] = spy.finish()
+                self.log(spy.text)
             self.rss.set_phase("between")
             res.setdefault("_phase_secs", {})[name] = round(time.perf_counter() - t0, 2)
 
     def run_server(self, name: str) -> dict[str, Any]:
         cls = peers.SERVERS[name]
         server = cls(self.workdir / "servers" / name)
-        res: dict[str, Any] = {}
+        self.current = server
+        res: dict[str, Any] = {"loadavg_before": os.getloadavg()[0]}
         self.log(f"== {name}: starting")
         t0 = time.perf_counter()
         try:
@@ -275,6 +382,7 @@ class Bench:
             if server.proc is not None and server.proc.poll() is not None:
                 res["exited"] = f"server exited with {server.proc.returncode} during the run"
             res["rss_mib"] = {k: round(v / MiB, 1) for k, v in self.rss.peaks.items()}
+            res["loadavg_after"] = os.getloadavg()[0]
             self.rss.attach(None)
             server.stop()
             if not self.args.keep:
@@ -289,7 +397,7 @@ class Bench:
         bucket = server.bucket("bench")
         reps = self.p["big_reps"]
         budget = self.p["phase_budget"]
-        timeout = max(60.0, budget)
+        timeout = 300.0
         if not server.s3:
             dest_dir = server.path_for(bucket, "")  # type: ignore[attr-defined]
             dest_dir.mkdir(parents=True, exist_ok=True)
@@ -449,18 +557,22 @@ class Bench:
             filled += res.get("growth_last", {}).get("ops", 0) + res.get("growth_last", {}).get("errors", 0)
             ops = sum(r["ops"] for r in fill_stats)
             secs = sum(r["elapsed"] for r in fill_stats)
-            res["fill"] = {"keys": filled, "target": N + 2 * probe, "rps": ops / secs if secs else 0.0,
+            res["fill"] = {"keys": filled, "target": N + probe, "rps": ops / secs if secs else 0.0,
                            "secs": round(secs, 1)}
             self.log(f"  fill: {filled} keys at {res['fill']['rps']:.0f} PUT/s")
-            if filled < N + 2 * probe:
-                res["fill"]["note"] = f"only {filled} of {N + 2 * probe} keys in {self.p['fill_budget']:.0f}s"
+            if filled < N + probe:
+                res["fill"]["note"] = f"only {filled} of {N + probe} keys in {self.p['fill_budget']:.0f}s"
         self.phase(res, "fill", do_fill)
         if not filled:
             return
 
         def do_list() -> None:
-            runs = [self.client(op="list_all", bucket=bucket, timeout=self.p["phase_budget"], **conn)
-                    for _ in range(self.p["list_reps"])]
+            runs = []
+            t_start = time.perf_counter()
+            for _ in range(self.p["list_reps"]):
+                runs.append(self.client(op="list_all", bucket=bucket, timeout=300, **conn))
+                if time.perf_counter() - t_start > self.p["phase_budget"]:
+                    break
             ok = [r for r in runs if "error" not in r]
             if not ok:
                 res["list_all"] = {"na": runs[0]["error"][:300]}
@@ -471,9 +583,9 @@ class Bench:
                 "keys": ok[0]["keys"], "pages": ok[0]["pages"],
                 "page_p50_ms": statistics.median(r["page_p50_ms"] for r in ok)}
             self.log(f"  list_all: {ok[0]['keys']} keys at {res['list_all']['median']:.0f} keys/s")
-            first = self.client(op="list_page", bucket=bucket, repeat=7, **conn)
+            first = self.client(op="list_page", bucket=bucket, repeat=self.p["page_reps"], **conn)
             last_start = max(0, filled - 1001)
-            last = self.client(op="list_page", bucket=bucket, repeat=7,
+            last = self.client(op="list_page", bucket=bucket, repeat=self.p["page_reps"],
                                start_after=f"k/{last_start:07d}", **conn)
             res["page_first"] = first
             res["page_last"] = last
@@ -564,7 +676,9 @@ def value(res: dict[str, Any], path: str, kind: str) -> tuple[float | None, str]
         return None, f"n/a ({str(node['na'])[:60]})"
     if kind == "med":
         v = node["median"]
-        return v, (f"{v:,.0f}" if v >= 100 else f"{v:.1f}")
+        n = len(node.get("reps", []))
+        note = f" (n={n})" if n == 1 and path in ("put_curl", "get_curl", "up_boto", "down_boto", "list_all") else ""
+        return v, (f"{v:,.0f}" if v >= 100 else f"{v:.1f}") + note
     if kind == "lat":
         p50, p99 = node["p50_ms"]["median"], node["p99_ms"]["median"]
         return p50, f"{p50:.2f} / {p99:.1f}"
@@ -618,6 +732,8 @@ def gaps(report: dict[str, Any]) -> list[tuple[float, str, str, float, float]]:
     if not ref or "na" in ref:
         return out
     for label, path, kind, higher in ROWS:
+        if kind == "lat":  # the same scenario as its req/s row
+            continue
         ours, _ = value(ref, path, kind)
         if not ours:
             continue
@@ -647,6 +763,9 @@ def noise(report: dict[str, Any]) -> str:
                     spreads.append((sub["max"] - sub["min"]) / sub["median"] * 100)
     cal = report["calibration_s"]
     text = f"CPU calibration loop (SHA-256 of 128 MiB, 5 runs before and 5 after): min–max spread {cal['spread_pct']}%."
+    loads = [v.get("loadavg_before") for v in report["results"].values() if v.get("loadavg_before") is not None]
+    if loads:
+        text += f" 1-min load average at each server's start: {min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} CPUs."
     if spreads:
         spreads.sort()
         text += (f" Repetitions: median min–max spread {statistics.median(spreads):.0f}% of the "
@@ -666,18 +785,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workdir", default=os.environ.get("BENCH_WORKDIR", "/tmp/pachs3gw-bench"))
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--keep", action="store_true", help="keep the servers' data dirs")
+    ap.add_argument("--profile", default="",
+                    help="comma-separated phases (e.g. small_put,fill,list) to record with py-spy "
+                         "(--subprocesses) on pachs3gw; summary printed and stored in the JSON")
     ap.add_argument("--big-mib", type=int, dest="big_mib")
     ap.add_argument("--big-reps", type=int, dest="big_reps")
     ap.add_argument("--small-reps", type=int, dest="small_reps")
     ap.add_argument("--small-secs", type=float, dest="small_secs")
     ap.add_argument("--list-keys", type=int, dest="list_keys")
-    ap.add_argument("--fill-budget", type=float, dest="fill_budget")
+    ap.add_argument("--fill-budget", type=float, dest="fill_budget",
+                    help="seconds per server to create the listing keys (default 60 quick, 80 full)")
+    ap.add_argument("--phase-budget", type=float, dest="phase_budget",
+                    help="seconds after which a big transfer or listing stops repeating")
     args = ap.parse_args(argv)
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for s in args.servers:
         if s not in peers.SERVERS:
             ap.error(f"unknown server {s!r}")
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    args.profile = [s.strip() for s in args.profile.split(",") if s.strip()]
     for s in args.scenarios:
         if s not in ALL_SCENARIOS:
             ap.error(f"unknown scenario {s!r}")
