@@ -457,14 +457,14 @@ class PfsBackend(MultipartMixin, VersionsMixin):
         if commit is None:
             return ListPage(contents=(), common_prefixes=(), is_truncated=False)
         raw = await list_page(self._client, commit, prefix, delimiter, start_after, max_keys)
-        records = await self._meta.get_many(
+        etags = await self._meta.etags(
             self._client, ref.project, ref.repo, [(k, f.hash) for k, f in raw.files]
         )
         contents = [
             ObjectSummary(
-                key=k, size=f.size_bytes, etag=r.etag, last_modified=to_datetime(f.committed)
+                key=k, size=f.size_bytes, etag=etag, last_modified=to_datetime(f.committed)
             )
-            for (k, f), r in zip(raw.files, records)
+            for (k, f), etag in zip(raw.files, etags)
         ]
         return ListPage(
             contents=contents,

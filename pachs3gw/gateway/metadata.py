@@ -24,8 +24,17 @@ Writes go data commit first, metadata commit second: a crash in between
 degrades the metadata (PFS-hash ETag), never loses data. A failed metadata
 write is logged and does not fail the S3 request for the same reason.
 
-Paths in the internal repo: ``/<id[:2]>/<id>`` (the two-digit fan-out keeps
-directories small for tools that list them).
+Paths in the internal repo (branch ``master``)::
+
+    /records/<id[:2]>/<id>                                   the JSON record
+    /index/<project>/<repo>/<hex(key)>/<pfs hash>.<etag>     empty
+
+HEAD/GET read the record (one GetFile, then cached). A listing page needs
+only ETags: for the keys the cache does not know, one WalkFile over the
+index range of the page's keys returns them all (``hex(UTF-8 key)`` sorts
+like the key's bytes, and ``/`` below every hex digit), instead of one read
+per key. The walk is capped (a key overwritten many times leaves one index
+entry per content); past the cap, the remaining keys are read one by one.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from pachs3gw.pfs import client as pfs_client
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
 from pachs3gw.pfs.client import PfsClient
+from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3.interfaces import ObjectMetadata
 
 log = logging.getLogger(__name__)
@@ -113,7 +123,15 @@ def record_id(project: str, repo: str, key: str, pfs_hash: bytes) -> str:
 
 
 def record_path(rid: str) -> str:
-    return f"/{rid[:2]}/{rid}"
+    return f"/records/{rid[:2]}/{rid}"
+
+
+def index_dir(project: str, repo: str) -> str:
+    return f"/index/{project}/{repo}/"
+
+
+def index_path(project: str, repo: str, key: str, pfs_hash: bytes, etag: str) -> str:
+    return f"{index_dir(project, repo)}{key.encode('utf-8').hex()}/{pfs_hash.hex()}.{etag}"
 
 
 class MetadataStore:
@@ -138,9 +156,12 @@ class MetadataStore:
         self._cache: collections.OrderedDict[str, Record | None] = collections.OrderedDict()
         self._cache_size = cache_size
         self._fetch_concurrency = fetch_concurrency
+        #: ETags only, as learnt from the index by listings.
+        self._etags: collections.OrderedDict[str, str | None] = collections.OrderedDict()
         self._repo_ready = False
         #: Counters for tests and benchmarks.
         self.fetches = 0
+        self.index_walks = 0
         self.hits = 0
 
     # cache ---------------------------------------------------------------
@@ -150,6 +171,12 @@ class MetadataStore:
         self._cache.move_to_end(rid)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+    def _remember_etag(self, rid: str, etag: str | None) -> None:
+        self._etags[rid] = etag
+        self._etags.move_to_end(rid)
+        while len(self._etags) > self._cache_size:
+            self._etags.popitem(last=False)
 
     def _cached(self, rid: str) -> tuple[bool, Record | None]:
         if rid in self._cache:
@@ -214,6 +241,86 @@ class MetadataStore:
             for record, (key, h) in zip(results, items)
         ]
 
+    async def etags(
+        self,
+        client: PfsClient,
+        project: str,
+        repo: str,
+        items: Sequence[tuple[str, bytes]],
+    ) -> list[str]:
+        """ETags for a listing page of ``(key, pfs_hash)``.
+
+        From the caches if known; else one capped WalkFile of the index over
+        the page's key range; what the walk could not settle is read per key.
+        """
+        rids = [record_id(project, repo, key, h) for key, h in items]
+        etags: list[str | None] = [None] * len(items)
+        unknown: list[int] = []
+        for i, rid in enumerate(rids):
+            if rid in self._cache:
+                record = self._cached(rid)[1]
+                etags[i] = record.etag if record is not None else ""
+            elif rid in self._etags:
+                self._etags.move_to_end(rid)
+                self.hits += 1
+                etags[i] = self._etags[rid] or ""
+            else:
+                unknown.append(i)
+        if len(unknown) > 1:
+            wanted = {(items[i][0].encode("utf-8").hex(), items[i][1].hex()) for i in unknown}
+            found, complete = await self._walk_index(client, project, repo, wanted)
+            still = []
+            for i in unknown:
+                key, h = items[i]
+                etag = found.get((key.encode("utf-8").hex(), h.hex()))
+                if etag is not None or complete:
+                    self._remember_etag(rids[i], etag)
+                    etags[i] = etag or ""
+                else:
+                    still.append(i)
+            unknown = still
+        if unknown:
+            records = await self.get_many(client, project, repo, [items[i] for i in unknown])
+            for i, record in zip(unknown, records):
+                etags[i] = "" if record.derived else record.etag
+        return [etag or h.hex() for etag, (_, h) in zip(etags, items)]
+
+    async def _walk_index(
+        self, client: PfsClient, project: str, repo: str, wanted: set[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], str], bool]:
+        """``(hex key, hash hex) -> etag`` over the range of ``wanted``; and
+        whether the walk covered the whole range (then absence means no record)."""
+        self.index_walks += 1
+        hex_keys = sorted({hk for hk, _ in wanted})
+        base = index_dir(project, repo)
+        marker = base + hex_keys[0]
+        upper = base + hex_keys[-1] + "0"  # "/" < "0": past the last key's entries
+        budget = 4 * len(wanted) + 64
+        head = refs.file(refs.branch_head(META_REPO, META_BRANCH), base)
+        found: dict[tuple[str, str], str] = {}
+        seen = 0
+        while seen < budget:
+            want = min(budget - seen, 1000)
+            try:
+                batch = await client.walk_files(head, after=marker, number=want)
+            except (pfs_errors.NotFound, pfs_errors.NotARegularFile, pfs_errors.PermissionDenied):
+                return found, True
+            for info in batch:
+                path = info.file.path
+                marker = path
+                if path >= upper:
+                    return found, True
+                if info.file_type == pfs.DIR:
+                    continue
+                hex_key, _, name = path[len(base) :].partition("/")
+                pfs_hash, _, etag = name.partition(".")
+                if (hex_key, pfs_hash) in wanted:
+                    found[(hex_key, pfs_hash)] = etag
+            seen += len(batch)
+            if len(batch) < want:
+                return found, True
+        return found, False
+
     # writes ------------------------------------------------------------------
 
     async def put(
@@ -237,6 +344,9 @@ class MetadataStore:
             path = record_path(rid)
             requests.append(pfs_client.delete_file(path))
             requests.append(pfs_client.add_bytes(path, record.to_json(pfs_hash.hex())))
+            entry = index_path(project, repo, key, pfs_hash, record.etag)
+            requests.append(pfs_client.delete_file(entry))
+            requests.append(pfs_client.add_empty(entry))
             written.append((rid, record))
         try:
             if not self._repo_ready:
@@ -248,9 +358,11 @@ class MetadataStore:
             self._repo_ready = False
             for rid, _ in written:
                 self._cache.pop(rid, None)
+                self._etags.pop(rid, None)
             return
         for rid, record in written:
             self._remember(rid, record)
+            self._etags.pop(rid, None)
 
 
 def _as_deferred(coro: Any) -> Any:

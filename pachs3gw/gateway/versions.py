@@ -39,7 +39,7 @@ class VersionsMixin:
             return VersionsPage(versions=(), common_prefixes=(), is_truncated=False)
         # One version per key: a version-ID marker means "this key is done".
         raw = await list_page(self._client, commit, prefix, delimiter, key_marker, max_keys)
-        records = await self._meta.get_many(
+        etags = await self._meta.etags(
             self._client, ref.project, ref.repo, [(k, f.hash) for k, f in raw.files]
         )
         versions = [
@@ -49,9 +49,9 @@ class VersionsMixin:
                 is_latest=True,
                 last_modified=to_datetime(f.committed),
                 size=f.size_bytes,
-                etag=r.etag,
+                etag=etag,
             )
-            for (k, f), r in zip(raw.files, records)
+            for (k, f), etag in zip(raw.files, etags)
         ]
         last_is_key = bool(versions) and raw.next_marker == versions[-1].key
         return VersionsPage(
