@@ -155,3 +155,25 @@ def test_metadata_survives_a_cold_cache_and_listing_batches_fetches(
     assert cold.metadata.index_walks == 1  # all from the cache now
     info = yield cold.backend_for(None).head_object(bucket_name, "k03", None)
     assert info.metadata == meta and cold.metadata.fetches == 1
+
+
+@inline
+def test_list_object_versions_shows_current_objects_with_readable_version_ids(
+    backend: PfsBackend, bucket_name: str
+) -> Any:
+    yield backend.create_bucket(bucket_name)
+    for key in ("a", "b/c", "d"):
+        yield backend.put_object(bucket_name, key, Body(key.encode()), ObjectMetadata())
+    page = yield backend.list_object_versions(bucket_name, "", "", "", "", 2)
+    assert [(v.key, v.is_latest) for v in page.versions] == [("a", True), ("b/c", True)]
+    assert page.is_truncated and page.next_key_marker == "b/c"
+    assert page.versions[0].etag == hashlib.md5(b"a").hexdigest()
+    reader = yield backend.get_object(bucket_name, "a", page.versions[0].version_id)
+    assert (yield read_all(reader)) == b"a"
+    rest = yield backend.list_object_versions(
+        bucket_name, "", "", page.next_key_marker, page.next_version_id_marker or "", 2
+    )
+    assert [v.key for v in rest.versions] == ["d"] and not rest.is_truncated
+    grouped = yield backend.list_object_versions(bucket_name, "", "/", "", "", 10)
+    assert [v.key for v in grouped.versions] == ["a", "d"]
+    assert list(grouped.common_prefixes) == ["b/"]
