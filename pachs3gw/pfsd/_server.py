@@ -7,7 +7,12 @@ from typing import Iterator, Mapping, Optional
 
 import grpc
 
-from pachs3gw.pfsd._servicer import AuthServicer, Authenticator, PfsServicer
+from pachs3gw.pfsd._servicer import (
+    CANCEL_SETTLE_SECONDS,
+    AuthServicer,
+    Authenticator,
+    PfsServicer,
+)
 from pachs3gw.pfsd._store import Store
 from pachs3gw.proto import auth_v2_pb2_grpc, pfs_v2_pb2_grpc
 
@@ -61,12 +66,14 @@ def start_server(
     listen: str,
     tokens: Optional[Mapping[str, str]] = None,
     max_workers: int = 64,
+    cancel_settle: float = CANCEL_SETTLE_SECONDS,
 ) -> PfsServer:
     """Open the store in ``data_dir`` and serve it on ``listen``.
 
     ``listen`` is ``HOST:PORT`` (port 0 = any free port) or ``unix:PATH``.
     ``tokens`` maps token -> username and turns auth on. Each streaming call
     holds a worker thread for its duration, hence the generous pool.
+    ``cancel_settle``: see ``_servicer.CANCEL_SETTLE_SECONDS``.
     """
     store = Store(data_dir)
     try:
@@ -76,7 +83,7 @@ def start_server(
             options=SERVER_OPTIONS,
             maximum_concurrent_rpcs=None,
         )
-        pfs_v2_pb2_grpc.add_APIServicer_to_server(PfsServicer(store, authenticator), server)
+        pfs_v2_pb2_grpc.add_APIServicer_to_server(PfsServicer(store, authenticator, cancel_settle), server)
         auth_v2_pb2_grpc.add_APIServicer_to_server(AuthServicer(authenticator), server)
         port = server.add_insecure_port(listen)
         if not listen.startswith("unix:"):

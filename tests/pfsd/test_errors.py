@@ -134,3 +134,17 @@ def test_tokens_activate_auth(tmp_path: Path) -> None:
         list(server.api.ListRepo(pfs.ListRepoRequest(), metadata=ok))
     finally:
         server.stop()
+
+
+def test_add_file_from_url_is_refused_and_commits_nothing(api) -> None:
+    """Also the deterministic way for a client to abort a stream it has started."""
+    name = new_repo(api)
+    head = refs.branch_head(name, "master")
+    abort = pfs.ModifyFileRequest()
+    abort.add_file.path = "/x"
+    abort.add_file.url.URL = "pachs3gw-abort:"
+    e = error_of(api.ModifyFile, iter([
+        pfs_client.set_commit(head), pfs_client.add_bytes("/partial", b"x"), abort
+    ]))
+    assert e.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert list(api.ListFile(pfs.ListFileRequest(file=refs.file(head, "/")))) == []
