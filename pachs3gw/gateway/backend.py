@@ -23,13 +23,14 @@ from twisted.internet.defer import DeferredSemaphore, gatherResults
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from pachs3gw.gateway._errors import Context, s3_operation, to_s3_error
+from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import modify_all_or_nothing, to_datetime
-from pachs3gw.gateway.buckets import BucketRef, bucket_name, parse_bucket
-from pachs3gw.gateway.keys import check_key, key_to_path
+from pachs3gw.gateway.buckets import bucket_name, parse_bucket
+from pachs3gw.gateway.keys import key_to_path
 from pachs3gw.gateway.listing import list_page
 from pachs3gw.gateway.metadata import MetadataStore, Record
-from pachs3gw.gateway.multipart import MultipartMixin, MultipartState
+from pachs3gw.gateway._core import BackendCore, MultipartState
+from pachs3gw.gateway.multipart import MultipartMixin
 from pachs3gw.gateway.reader import PfsObjectReader
 from pachs3gw.gateway.versions import VersionsMixin
 from pachs3gw.pfs import client as pfs_client
@@ -53,150 +54,20 @@ from pachs3gw.s3.interfaces import (
     WriteResult,
 )
 
-#: How far back ``?versionId=`` looks for a commit made on another branch
-#: before giving up with NoSuchVersion.
-VERSION_SEARCH_LIMIT = 10000
 #: Concurrent InspectFile calls of one DeleteObjects.
 DELETE_CHECK_CONCURRENCY = 16
 
 
 @implementer(IBackend)
-class PfsBackend(MultipartMixin, VersionsMixin):
+class PfsBackend(MultipartMixin, VersionsMixin, BackendCore):
     """S3 buckets and objects for one caller, over one :class:`PfsClient`.
 
     Cheap to create (one per request): the state worth keeping -- the
     metadata cache, the multipart bookkeeping -- lives in the shared
-    ``metadata`` and ``multipart`` objects the factory hands in.
+    ``metadata`` and ``multipart`` objects the factory hands in. Constructor:
+    ``PfsBackend(client, reactor=None, pool=None, metadata=None, multipart=None)``
+    (see :class:`~pachs3gw.gateway._core.BackendCore`).
     """
-
-    def __init__(
-        self,
-        client: PfsClient,
-        reactor: Any = None,
-        pool: ThreadPool | None = None,
-        metadata: MetadataStore | None = None,
-        multipart: MultipartState | None = None,
-    ) -> None:
-        self._client = client
-        self._reactor = reactor if reactor is not None else client.reactor
-        self._pool = pool if pool is not None else client.pool
-        self._meta = metadata if metadata is not None else MetadataStore(self._reactor, self._pool)
-        self._mp = multipart if multipart is not None else MultipartState()
-
-    # helpers ------------------------------------------------------------------
-
-    async def _branch_info(self, ref: BucketRef) -> pfs.BranchInfo:
-        return await self._client.inspect_branch(ref.pfs_branch())
-
-    async def _writable(self, ref: BucketRef) -> pfs.BranchInfo:
-        """Check a bucket exists and takes writes, before any body is read."""
-        ref.check_writable()
-        info = await self._branch_info(ref)
-        if info.provenance or info.direct_provenance:
-            raise errors.AccessDenied(
-                f"Bucket {ref.name} is the output branch {ref.label} (it has provenance): "
-                "it is written by its pipeline and is read-only here.",
-                resource=ref.name,
-            )
-        return info
-
-    async def _read_commit(self, ref: BucketRef, version_id: str | None) -> pfs.Commit | None:
-        """The fixed commit a read looks at (None: the branch has no commit yet)."""
-        if version_id:
-            await self._check_version(ref, version_id)
-            return ref.at(version_id)
-        if ref.commit_id is not None:
-            await self._client.inspect_commit(ref.head())
-            return ref.head()
-        info = await self._branch_info(ref)
-        if not info.head.id:
-            return None
-        return ref.at(info.head.id)
-
-    async def _check_version(self, ref: BucketRef, version_id: str) -> None:
-        """NoSuchVersion unless ``version_id`` is a commit in the branch's history."""
-        context = Context(bucket=ref.name, version_id=version_id)
-        no_such = errors.NoSuchVersion(extra={"VersionId": version_id})
-        if len(version_id) != 32 or any(c not in "0123456789abcdef" for c in version_id):
-            raise no_such
-        try:
-            info = await self._client.inspect_commit(ref.at(version_id))
-        except pfs_errors.NotFound as e:
-            if isinstance(e, pfs_errors.CommitNotFound):
-                raise no_such from None
-            raise to_s3_error(e, context) from None
-        if info.commit.repo.name and info.commit.repo.name != ref.repo:
-            raise no_such
-        if info.commit.branch.name == ref.branch:
-            return
-        # Made on another branch: it counts if it is an ancestor of this
-        # branch's head (the branch was created from it).
-        tip = ref.head() if ref.commit_id is not None else refs.branch_head(
-            ref.repo, ref.branch, ref.project
-        )
-        history = await self._client.list_commits(
-            ref.pfs_repo(), to=tip, number=VERSION_SEARCH_LIMIT
-        )
-        if not any(c.commit.id == version_id for c in history):
-            raise no_such
-
-    async def _after_write(self, ref: BucketRef, path: str) -> tuple[str, pfs.FileInfo]:
-        """The commit a write made and the file it wrote there.
-
-        The write went to the branch head (auto-commit), and PFS does not
-        return the commit it made, so this reads the head right after. If
-        another writer commits to the same branch in between, the version ID
-        is that later commit -- still a commit holding our object unless the
-        other writer overwrote the same key, in which case the ETag/metadata
-        recorded here describe their bytes' hash and will simply not match
-        (they fall back to the PFS hash). Explicit StartCommit/FinishCommit
-        would avoid this, at the price of leaving an open commit behind when
-        the gateway dies mid-write and making concurrent writers share it.
-        """
-        info = await self._client.inspect_file(refs.file(ref.head(), path))
-        head = info.file.commit.id or (await self._branch_info(ref)).head.id
-        return head, info
-
-    def _info(
-        self, key: str, finfo: pfs.FileInfo, record: Record, version_id: str | None
-    ) -> ObjectInfo:
-        return ObjectInfo(
-            key=key,
-            size=finfo.size_bytes,
-            etag=record.etag,
-            last_modified=to_datetime(finfo.committed),
-            version_id=version_id,
-            metadata=record.metadata,
-            checksums=dict(record.checksums),
-            part_sizes=record.part_sizes,
-        )
-
-    async def _stat(
-        self, ref: BucketRef, key: str, version_id: str | None
-    ) -> tuple[pfs.File, ObjectInfo, Record]:
-        """InspectFile (plus the metadata record): the file pinned to the commit read.
-
-        At a branch head this is one InspectFile: PFS answers with the
-        resolved commit ID, which becomes the version ID and pins later reads
-        (a concurrent overwrite cannot mix into a GET).
-        """
-        path = key_to_path(key)
-        no_such_key = errors.NoSuchKey(resource=key, extra={"Key": key})
-        if version_id or ref.commit_id is not None:
-            commit = await self._read_commit(ref, version_id)
-            assert commit is not None
-            finfo = await self._client.inspect_file(refs.file(commit, path))
-        else:
-            try:
-                finfo = await self._client.inspect_file(refs.file(ref.head(), path))
-            except pfs_errors.CommitNotFound:
-                raise no_such_key from None  # a branch without commits
-            commit_id = finfo.file.commit.id or (await self._branch_info(ref)).head.id
-            commit = ref.at(commit_id)
-        if finfo.file_type == pfs.DIR:
-            raise no_such_key
-        record = await self._meta.get(self._client, ref.project, ref.repo, key, finfo.hash)
-        return refs.file(commit, path), self._info(key, finfo, record, commit.id), record
 
     # buckets ------------------------------------------------------------------
 
@@ -274,13 +145,6 @@ class PfsBackend(MultipartMixin, VersionsMixin):
         ref = parse_bucket(bucket)
         await self._bucket_exists(ref)
 
-    async def _bucket_exists(self, ref: BucketRef) -> None:
-        if ref.commit_id is not None:
-            await self._branch_info(ref)
-            await self._client.inspect_commit(ref.head())
-        else:
-            await self._branch_info(ref)
-
     @s3_operation
     async def get_bucket_location(self, bucket: str) -> str:
         await self._bucket_exists(parse_bucket(bucket))
@@ -312,19 +176,6 @@ class PfsBackend(MultipartMixin, VersionsMixin):
         checksums = dict(body.checksums())
         record = Record(etag=md5[0], metadata=metadata, checksums=checksums)
         return await self._record_write(ref, key, path, record)
-
-    async def _record_write(
-        self, ref: BucketRef, key: str, path: str, record: Record
-    ) -> WriteResult:
-        """After a data commit: find it, then store the metadata (second commit)."""
-        version, finfo = await self._after_write(ref, path)
-        await self._meta.put(self._client, ref.project, ref.repo, [(key, finfo.hash, record)])
-        return WriteResult(
-            etag=record.etag,
-            version_id=version,
-            last_modified=to_datetime(finfo.committed),
-            checksums=dict(record.checksums),
-        )
 
     @s3_operation
     async def get_object(
@@ -391,7 +242,7 @@ class PfsBackend(MultipartMixin, VersionsMixin):
             semaphore = DeferredSemaphore(DELETE_CHECK_CONCURRENCY)
             exists = await gatherResults(
                 [
-                    semaphore.run(lambda p=path: _as_deferred(self._is_file(head, p)))
+                    semaphore.run(self._is_file, head, path)
                     for _, _, path in candidates
                 ],
                 consumeErrors=True,
@@ -439,15 +290,6 @@ class PfsBackend(MultipartMixin, VersionsMixin):
         )
         return await self._record_write(ref, key, path, record)
 
-    async def _copy_source(self, source: CopySource) -> tuple[pfs.File, ObjectInfo, Record]:
-        """The fixed-commit file and info of a copy source (errors name the source)."""
-        ref = parse_bucket(source.bucket)
-        context = Context(bucket=source.bucket, key=source.key, version_id=source.version_id)
-        try:
-            return await self._stat(ref, source.key, source.version_id)
-        except pfs_errors.PfsError as e:
-            raise to_s3_error(e, context) from None
-
     @s3_operation
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, start_after: str, max_keys: int
@@ -480,12 +322,6 @@ def _no_version_delete(key: str) -> errors.S3Error:
         "are immutable history. Delete without versionId to remove the current object.",
         resource=key,
     )
-
-
-def _as_deferred(coro: Any) -> Any:
-    from twisted.internet.defer import Deferred
-
-    return Deferred.fromCoroutine(coro)
 
 
 @implementer(IBackendFactory)

@@ -229,7 +229,7 @@ class MetadataStore:
             semaphore = DeferredSemaphore(self._fetch_concurrency)
             order = list(missing)
             fetched = await gatherResults(
-                [semaphore.run(lambda r=rid: _as_deferred(self._fetch(client, r))) for rid in order],
+                [semaphore.run(self._fetch, client, rid) for rid in order],
                 consumeErrors=True,
             )
             for rid, record in zip(order, fetched):
@@ -364,8 +364,3 @@ class MetadataStore:
             self._remember(rid, record)
             self._etags.pop(rid, None)
 
-
-def _as_deferred(coro: Any) -> Any:
-    from twisted.internet.defer import Deferred
-
-    return Deferred.fromCoroutine(coro)

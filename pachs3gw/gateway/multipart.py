@@ -36,10 +36,11 @@ import logging
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import attrs
 
+from pachs3gw.gateway._core import MIN_PART_SIZE, BackendCore, MultipartState
 from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import (
     ensure_repo,
@@ -67,28 +68,16 @@ from pachs3gw.s3.interfaces import (
     WriteResult,
 )
 
-if TYPE_CHECKING:
-    from pachs3gw.gateway.backend import PfsBackend
-
 log = logging.getLogger(__name__)
 
 MULTIPART_REPO = "_s3gateway_multipart_"
 MULTIPART_BRANCH = "master"
-MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 #: Above every hex digit, "." and "/": passes every entry starting with a hex key.
 _PAST_HEX = "g"
 _BATCH = 1000
-
-
-@attrs.define
-class MultipartState:
-    """What the backends of one factory share about multipart uploads."""
-
-    min_part_size: int = MIN_PART_SIZE
-    repo_ready: bool = False
 
 
 @attrs.frozen
@@ -181,17 +170,17 @@ def _normalize_etag(etag: str) -> str:
     return etag.strip().strip('"').lower()
 
 
-class MultipartMixin:
+class MultipartMixin(BackendCore):
     """The IMultipartBackend half of :class:`~pachs3gw.gateway.backend.PfsBackend`."""
 
     # upload records -------------------------------------------------------
 
-    async def _ensure_mp_repo(self: PfsBackend) -> None:
+    async def _ensure_mp_repo(self) -> None:
         if not self._mp.repo_ready:
             await ensure_repo(self._client, MULTIPART_REPO, MULTIPART_BRANCH)
             self._mp.repo_ready = True
 
-    async def _upload(self: PfsBackend, ref: BucketRef, key: str, upload_id: str) -> UploadRecord:
+    async def _upload(self, ref: BucketRef, key: str, upload_id: str) -> UploadRecord:
         """The upload's record; NoSuchUpload unless it exists for this bucket and key."""
         no_such = errors.NoSuchUpload(extra={"UploadId": upload_id})
         if not _UPLOAD_ID.match(upload_id):
@@ -213,7 +202,7 @@ class MultipartMixin:
         return record
 
     async def _list_upload(
-        self: PfsBackend, upload_id: str, at: pfs.Commit | None = None
+        self, upload_id: str, at: pfs.Commit | None = None
     ) -> list[pfs.FileInfo]:
         try:
             return await self._client.list_files(
@@ -223,7 +212,7 @@ class MultipartMixin:
             raise errors.NoSuchUpload(extra={"UploadId": upload_id}) from None
 
     async def _discard(
-        self: PfsBackend, ref: BucketRef, key: str, upload_id: str, files: Sequence[pfs.FileInfo]
+        self, ref: BucketRef, key: str, upload_id: str, files: Sequence[pfs.FileInfo]
     ) -> None:
         """Delete an upload's files and index entry (one commit)."""
         requests = [pfs_client.set_commit(_mp_head())]
@@ -235,7 +224,7 @@ class MultipartMixin:
 
     @s3_operation
     async def create_multipart_upload(
-        self: PfsBackend, bucket: str, key: str, metadata: ObjectMetadata
+        self, bucket: str, key: str, metadata: ObjectMetadata
     ) -> str:
         ref = parse_bucket(bucket)
         key_to_path(key)
@@ -259,7 +248,7 @@ class MultipartMixin:
         )
         return upload_id
 
-    async def _old_part_markers(self: PfsBackend, upload_id: str, number: int) -> list[str]:
+    async def _old_part_markers(self, upload_id: str, number: int) -> list[str]:
         """ETag files of an earlier upload of the same part number (to replace)."""
         path = _part_path(upload_id, number)
         infos = await self._list_upload_after(upload_id, path, 8)
@@ -268,7 +257,7 @@ class MultipartMixin:
         ]
 
     async def _list_upload_after(
-        self: PfsBackend, upload_id: str, path: str, number: int
+        self, upload_id: str, path: str, number: int
     ) -> list[pfs.FileInfo]:
         try:
             return await self._client.list_files(
@@ -287,7 +276,7 @@ class MultipartMixin:
 
     @s3_operation
     async def upload_part(
-        self: PfsBackend,
+        self,
         bucket: str,
         key: str,
         upload_id: str,
@@ -317,7 +306,7 @@ class MultipartMixin:
 
     @s3_operation
     async def upload_part_copy(
-        self: PfsBackend,
+        self,
         bucket: str,
         key: str,
         upload_id: str,
@@ -381,7 +370,7 @@ class MultipartMixin:
 
     @s3_operation
     async def complete_multipart_upload(
-        self: PfsBackend,
+        self,
         bucket: str,
         key: str,
         upload_id: str,
@@ -404,17 +393,17 @@ class MultipartMixin:
         stored = _parse_parts(files)
         previous = 0
         chosen: list[_Part] = []
-        for part in parts:
-            if part.part_number <= previous:
+        for wanted in parts:
+            if wanted.part_number <= previous:
                 raise errors.InvalidPartOrder(extra={"UploadId": upload_id})
-            previous = part.part_number
-            found = stored.get(part.part_number)
-            if found is None or _normalize_etag(part.etag) not in found.md5s:
+            previous = wanted.part_number
+            found = stored.get(wanted.part_number)
+            if found is None or _normalize_etag(wanted.etag) not in found.md5s:
                 raise errors.InvalidPart(
                     extra={
                         "UploadId": upload_id,
-                        "PartNumber": str(part.part_number),
-                        "ETag": part.etag,
+                        "PartNumber": str(wanted.part_number),
+                        "ETag": wanted.etag,
                     }
                 )
             chosen.append(found)
@@ -449,7 +438,7 @@ class MultipartMixin:
 
     @s3_operation
     async def abort_multipart_upload(
-        self: PfsBackend, bucket: str, key: str, upload_id: str
+        self, bucket: str, key: str, upload_id: str
     ) -> None:
         ref = parse_bucket(bucket)
         await self._upload(ref, key, upload_id)
@@ -460,7 +449,7 @@ class MultipartMixin:
 
     @s3_operation
     async def list_parts(
-        self: PfsBackend,
+        self,
         bucket: str,
         key: str,
         upload_id: str,
@@ -496,7 +485,7 @@ class MultipartMixin:
         )
 
     async def _list_upload_after_opt(
-        self: PfsBackend, upload_id: str, after: str | None, number: int
+        self, upload_id: str, after: str | None, number: int
     ) -> list[pfs.FileInfo]:
         if after is None:
             try:
@@ -509,7 +498,7 @@ class MultipartMixin:
 
     @s3_operation
     async def list_multipart_uploads(
-        self: PfsBackend,
+        self,
         bucket: str,
         prefix: str,
         delimiter: str,
@@ -587,4 +576,10 @@ def _part_numbers(infos: Sequence[pfs.FileInfo]) -> Iterator[int]:
             yield int(number)
 
 
-__all__ = ["MULTIPART_REPO", "MultipartMixin", "MultipartState", "UploadRecord"]
+__all__ = [
+    "MIN_PART_SIZE",
+    "MULTIPART_REPO",
+    "MultipartMixin",
+    "MultipartState",
+    "UploadRecord",
+]

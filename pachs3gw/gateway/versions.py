@@ -10,22 +10,18 @@ exactly these bytes, so GET ``?versionId=`` of it returns them).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from pachs3gw.gateway._core import BackendCore
 from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import parse_bucket
 from pachs3gw.gateway.listing import list_page
 from pachs3gw.s3.interfaces import ObjectVersion, VersionsPage
 
-if TYPE_CHECKING:
-    from pachs3gw.gateway.backend import PfsBackend
 
-
-class VersionsMixin:
+class VersionsMixin(BackendCore):
     @s3_operation
     async def list_object_versions(
-        self: PfsBackend,
+        self,
         bucket: str,
         prefix: str,
         delimiter: str,
