@@ -58,12 +58,16 @@ def set_commit(commit: pfs.Commit) -> pfs.ModifyFileRequest:
 
 
 def add_bytes(path: str, data: bytes) -> pfs.ModifyFileRequest:
-    """Append ``data`` to ``path`` (AddFile appends within one stream)."""
-    from google.protobuf.wrappers_pb2 import BytesValue
+    """Append ``data`` to ``path`` (AddFile appends within one stream).
 
-    return pfs.ModifyFileRequest(
-        add_file=pfs.AddFile(path=refs.absolute(path), raw=BytesValue(value=data))
-    )
+    Fields are set one by one: with upb, building the nested message through
+    constructor keywords copies the payload several times (~300 MB/s), field
+    assignment does not (~20 GB/s).
+    """
+    request = pfs.ModifyFileRequest()
+    request.add_file.path = refs.absolute(path)
+    request.add_file.raw.value = data
+    return request
 
 
 def add_empty(path: str) -> pfs.ModifyFileRequest:
