@@ -1,0 +1,62 @@
+"""One structured log event per S3 request.
+
+Emitted by :class:`~pachs3gw.s3.site.S3Site` when a request ends — finished
+or cut off — with everything an operator greps for: method, bucket, key,
+status, S3 error code, bytes in and out, duration and the request ID the
+client saw in ``x-amz-request-id``.  The event's fields are structured
+(``twisted.logger``), so a JSON observer gets them as keys.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from twisted.logger import Logger
+
+if TYPE_CHECKING:
+    from pachs3gw.s3.request import StreamingRequest
+
+__all__ = ["log_request", "request_log"]
+
+#: The logger request events are emitted on (namespace ``pachs3gw.s3.access``).
+request_log = Logger(namespace="pachs3gw.s3.access")
+
+_FORMAT = (
+    "{method} {bucket}/{key} {status}{error_suffix} in={bytes_in} out={bytes_out} "
+    "{ms}ms id={request_id}"
+)
+
+
+def log_request(request: StreamingRequest, *, aborted: bool = False, log: Logger = request_log) -> None:
+    """*Reactor thread.* Emit the event for a request that just ended."""
+    stats = request.stats
+    method = request.method.decode("latin-1") if isinstance(request.method, bytes) else str(request.method)
+    status = int(request.code) if request.startedWriting or request.finished else 0
+    error_code = stats.error_code
+    log.info(
+        _FORMAT,
+        method=method,
+        operation=stats.operation or "",
+        bucket=stats.bucket or "",
+        key=stats.key or "",
+        status=status,
+        error_code=error_code or "",
+        error_suffix=f" {error_code}" if error_code else "",
+        aborted=aborted,
+        bytes_in=request.body.received if request.body is not None else 0,
+        bytes_out=request.sentLength,
+        ms=round((time.monotonic() - request.started_at) * 1000, 1),
+        request_id=stats.request_id,
+        access_key=stats.access_key or "",
+        client=_peer(request),
+    )
+
+
+def _peer(request: StreamingRequest) -> str:
+    try:
+        peer = request.getClientAddress()
+    except Exception:
+        return ""
+    host = getattr(peer, "host", None)
+    return f"{host}:{getattr(peer, 'port', '')}" if host else str(peer)

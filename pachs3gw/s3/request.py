@@ -1,0 +1,235 @@
+"""A twisted.web request that reaches the resource as soon as its headers are in.
+
+twisted.web spools a request body to memory or a temporary file and calls the
+resource only when the body is complete.  An S3 gateway can't: objects are
+arbitrarily large, and an upload must flow straight into the backend with
+backpressure.  :class:`StreamingRequest` (the Site's ``requestFactory``)
+therefore:
+
+- in :meth:`gotLength` (headers complete, body not yet read) takes the
+  request line from the channel, creates a :class:`~pachs3gw.s3.body.StreamingBody`
+  and schedules :meth:`process` with ``callLater(0)``;
+- feeds every body byte from :meth:`handleContentChunk` into that body, and
+  marks it complete in :meth:`requestReceived` (which, unlike the base
+  class, does not dispatch again);
+- sends ``100 Continue`` only when the backend starts reading the body, so
+  a request refused early (bad signature, no such bucket) never makes the
+  client send its body;
+- closes the connection after a response that was finished before the body
+  was complete, since the rest of the body would otherwise be parsed as the
+  next request.
+
+This relies on private attributes of :class:`twisted.web.http.HTTPChannel`
+(``_command``, ``_path``, ``_version`` while headers are processed, and the
+order of ``gotLength`` and the ``Expect`` check in ``allHeadersReceived``);
+``tests/s3http/test_twisted_canary.py`` fails loudly if they change, and
+setup.py pins the Twisted range.
+
+Everything here runs on the reactor thread.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any, Iterator, Sequence
+from urllib.parse import parse_qs
+
+from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import server
+from twisted.web.http_headers import Headers
+
+from pachs3gw.s3.body import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, StreamingBody
+from pachs3gw.s3.logging import log_request
+
+__all__ = ["StreamingRequest", "RequestStats"]
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class RequestStats:
+    """What the per-request log line reports; filled in by the S3 app."""
+
+    def __init__(self) -> None:
+        self.request_id = ""
+        self.bucket: str | None = None
+        self.key: str | None = None
+        self.operation: str | None = None
+        self.error_code: str | None = None
+        self.access_key: str | None = None
+
+
+class S3ResponseHeaders(Headers):
+    """Response headers that write ``x-amz-*`` names in lower case, as S3 does.
+
+    twisted.web capitalises header names (``X-Amz-Meta-Color``), and SDKs
+    take user-metadata names from the response verbatim: boto3 would hand
+    back ``{"Color": ...}`` for what was stored as ``color``.
+    """
+
+    def getAllRawHeaders(self) -> Iterator[tuple[bytes, Sequence[bytes]]]:
+        for name, values in super().getAllRawHeaders():
+            if name[:6].lower() == b"x-amz-":
+                name = name.lower()
+            yield name, values
+
+
+class StreamingRequest(server.Request):
+    """A request whose body streams to the resource while it arrives.
+
+    Install it as a Site's ``requestFactory`` (see
+    :func:`pachs3gw.s3.site.make_site`).  The Site must have ``reactor``,
+    ``high_water`` and ``low_water`` attributes.
+    """
+
+    _log = Logger()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.responseHeaders = S3ResponseHeaders()
+        #: The body on its way in; None until the headers are complete.
+        self.body: StreamingBody | None = None
+        self.stats = RequestStats()
+        self.started_at = time.monotonic()
+        self.disconnected = False
+        self._expect_continue = False
+        self._continue_sent = False
+        self._expect_headers: list[bytes] | None = None
+        self._dispatch_call: Any = None
+        self._dispatched = False
+        self._paused_transport = False
+
+    # Called by HTTPChannel ----------------------------------------------------
+
+    def gotLength(self, length: int | None) -> None:
+        """Headers are in: set up the streaming body and schedule the dispatch."""
+        channel = self.channel
+        site = channel.site
+        self._reactor = site.reactor
+        # Not spooled: the body goes to self.body.
+        self.content = io.BytesIO()
+        self.method = channel._command
+        self.uri = channel._path
+        self.clientproto = channel._version
+        self.path, _, query = self.uri.partition(b"?")
+        self.args = parse_qs(query, 1) if query else {}
+
+        # HTTPChannel.allHeadersReceived sends 100 Continue right after this
+        # method returns if it still sees the Expect header.  Hide it; it is
+        # put back before dispatch (it may be a signed header) and answered
+        # when the body is actually wanted.
+        expect = self.requestHeaders.getRawHeaders(b"expect")
+        if expect and expect[0].lower() == b"100-continue":
+            self._expect_headers = expect
+            self.requestHeaders.removeHeader(b"expect")
+            self._expect_continue = self.clientproto == b"HTTP/1.1"
+
+        self.body = StreamingBody(
+            self._reactor,
+            pause=self._pause_transport,
+            resume=self._resume_transport,
+            want_body=self.send_continue,
+            high_water=getattr(site, "high_water", DEFAULT_HIGH_WATER),
+            low_water=getattr(site, "low_water", DEFAULT_LOW_WATER),
+        )
+        if length == 0:
+            self.body.end()
+        self.notifyFinish().addCallbacks(
+            lambda _: log_request(self), lambda _: log_request(self, aborted=True)
+        )
+        self._dispatch_call = self._reactor.callLater(0, self._dispatch)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        """Body bytes from the network go to the body source, not a spool file."""
+        if self.body is not None and not self.finished and not self.disconnected:
+            self.body.feed(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        """The body is complete.  Unlike the base class: no dispatch, it already happened."""
+        if self.body is not None:
+            self.body.end()
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.disconnected = True
+        if self._dispatch_call is not None and self._dispatch_call.active():
+            self._dispatch_call.cancel()
+        if self.body is not None:
+            self.body.abort()
+        super().connectionLost(reason)
+
+    # Dispatch ------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        self._dispatch_call = None
+        self._dispatched = True
+        if self._expect_headers is not None:
+            self.requestHeaders.setRawHeaders(b"expect", self._expect_headers)
+        self.process()
+
+    def send_continue(self) -> None:
+        """Send ``100 Continue`` if the client waits for it and it is still useful."""
+        if (
+            self._expect_continue
+            and not self._continue_sent
+            and not self.startedWriting
+            and not self.finished
+            and not self.disconnected
+            and self.body is not None
+            and not self.body.complete
+        ):
+            self._continue_sent = True
+            self.channel.transport.write(_CONTINUE)
+
+    # Flow control --------------------------------------------------------------
+
+    def _network_producer(self) -> IPushProducer | None:
+        if self.channel is None or self.channel.transport is None:
+            return None
+        return IPushProducer(self.channel.transport, None)
+
+    def _pause_transport(self) -> None:
+        producer = self._network_producer()
+        if producer is not None and not self.disconnected:
+            self._paused_transport = True
+            producer.pauseProducing()
+
+    def _resume_transport(self) -> None:
+        producer = self._network_producer()
+        if producer is not None and not self.disconnected and self._paused_transport:
+            self._paused_transport = False
+            producer.resumeProducing()
+
+    # Responses -----------------------------------------------------------------
+
+    @property
+    def body_complete(self) -> bool:
+        return self.body is None or self.body.complete
+
+    def write(self, data: bytes) -> None:
+        if not self.startedWriting and not self.disconnected:
+            self._before_headers()
+        super().write(data)
+
+    def _before_headers(self) -> None:
+        """If the body has not been read to its end, this response ends the connection."""
+        if not self.body_complete:
+            self.responseHeaders.setRawHeaders(b"connection", [b"close"])
+            if self.channel is not None:
+                self.channel.persistent = False
+
+    def finish(self) -> None:
+        if not self.startedWriting and not self.disconnected:
+            self._before_headers()
+        body = self.body
+        complete = self.body_complete
+        super().finish()
+        if body is not None and not complete:
+            # Nobody will read the rest: wake a reader that might still wait.
+            body.abort()
+
+    def abort_connection(self) -> None:
+        """Drop the connection: the response can't be completed (error after headers)."""
+        if self.channel is not None and self.channel.transport is not None:
+            self.channel.transport.abortConnection()

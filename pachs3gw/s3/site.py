@@ -1,0 +1,70 @@
+"""The twisted.web Site that serves the S3 app with streaming requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.resource import IResource
+from twisted.web.server import Site
+
+from pachs3gw.s3.body import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
+from pachs3gw.s3.logging import log_request
+from pachs3gw.s3.request import StreamingRequest
+
+__all__ = ["S3Site", "make_site"]
+
+
+class S3Site(Site):
+    """A Site whose requests stream their bodies and log one event each.
+
+    twisted.web's own access log is replaced by :func:`log_request`, which
+    also reports requests cut off by the client.
+    """
+
+    requestFactory = StreamingRequest
+    displayTracebacks = False
+
+    def __init__(
+        self,
+        resource: IResource,
+        *,
+        reactor: IReactorTime,
+        high_water: int = DEFAULT_HIGH_WATER,
+        low_water: int = DEFAULT_LOW_WATER,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(resource, reactor=reactor, **kwargs)
+        self.high_water = high_water
+        self.low_water = low_water
+
+    def log(self, request: Any) -> None:
+        """Replaced by the event the request emits when it ends (see ``StreamingRequest``)."""
+
+
+def make_site(
+    resource: IResource | Any,
+    reactor: IReactorTime,
+    *,
+    timeout: float | None = 60 * 60,
+    high_water: int = DEFAULT_HIGH_WATER,
+    low_water: int = DEFAULT_LOW_WATER,
+) -> S3Site:
+    """A Site serving ``resource`` with streaming bodies and one log event per request.
+
+    :param resource: an :class:`~pachs3gw.s3.app.S3Server` (its
+        ``resource()`` is served) or any ``IResource``.
+
+    :param timeout: idle timeout of a connection, seconds (None: never).
+    :param high_water: bytes of request body buffered before the client is
+        paused; reading resumes below ``low_water``.
+    """
+    if not IResource.providedBy(resource) and hasattr(resource, "resource"):
+        resource = resource.resource()
+    return S3Site(
+        resource,
+        reactor=reactor,
+        timeout=timeout,
+        high_water=high_water,
+        low_water=low_water,
+    )
