@@ -1136,7 +1136,9 @@ def _encode_token(marker: str) -> str:
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        return base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode(
+            "utf-8"
+        )
     except (binascii.Error, ValueError, UnicodeError):
         raise errors.InvalidArgument(
             "The continuation token provided is incorrect",

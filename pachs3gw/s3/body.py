@@ -76,6 +76,10 @@ class StreamingBody:
         # Reactor thread only:
         #: Raw bytes received from the network (before aws-chunked decoding).
         self.received = 0
+        #: Most bytes ever queued at once, and how often the client was
+        #: paused: what the memory bound and flow control are checked with.
+        self.peak_buffered = 0
+        self.pauses = 0
         # Set by configure() on the reactor thread before the worker starts:
         self._decoder: AwsChunkedDecoder | None = None
         self._verifier: BodyVerifier | None = None
@@ -130,9 +134,11 @@ class StreamingBody:
                 return
             self._queue.append(data)
             self._buffered += len(data)
+            self.peak_buffered = max(self.peak_buffered, self._buffered)
             pause = not self._paused and self._buffered > self._high_water
             if pause:
                 self._paused = True
+                self.pauses += 1
             self._lock.notify_all()
         if pause:
             self._pause()

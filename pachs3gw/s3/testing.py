@@ -201,7 +201,7 @@ class MemoryBackend:
     def _bucket(self, name: str) -> _Bucket:
         b = self.buckets.get(name)
         if b is None:
-            raise errors.NoSuchBucket(resource=f"/{name}", extra={"BucketName": name})
+            raise errors.NoSuchBucket(extra={"BucketName": name})
         return b
 
     def _version(self, bucket: str, key: str, version_id: str | None) -> _Version:

@@ -189,3 +189,28 @@ def s3h(make_harness: Callable[..., S3Harness]) -> S3Harness:
 def s3h_auth(make_harness: Callable[..., S3Harness]) -> S3Harness:
     """An S3 server with auth on (ACCESS_KEY/SECRET_KEY)."""
     return make_harness(secrets={ACCESS_KEY: SECRET_KEY})
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``condition`` on the reactor until it holds (or fail after ``timeout``)."""
+    from twisted.internet.task import deferLater
+
+    deadline = _reactor.seconds() + timeout
+    while not condition():
+        if _reactor.seconds() > deadline:
+            raise AssertionError("condition not reached in time")
+        await deferLater(_reactor, 0.01, lambda: None)
+
+
+def put_direct(h: S3Harness, bucket: str, key: str, data: bytes, **kw: Any) -> None:
+    """Store an object in the memory backend without HTTP (reactor thread)."""
+    from datetime import datetime, timezone
+
+    from pachs3gw.s3.interfaces import ObjectMetadata
+    from pachs3gw.s3.testing import _Bucket
+
+    if bucket not in h.backend.buckets:
+        h.backend.buckets[bucket] = _Bucket(created=datetime.now(timezone.utc))
+    import hashlib
+
+    h.backend._store(bucket, key, data, hashlib.md5(data).hexdigest(), kw.pop("metadata", ObjectMetadata()), {}, **kw)
