@@ -55,6 +55,8 @@ class GatewayConfig:
     #: ``child``: supervised process on a unix socket; ``inprocess``: same process.
     embedded: str = "child"
     auth_tokens: str | None = None
+    #: Deadline of PFS metadata calls, seconds (uploads/downloads have none).
+    pfs_timeout: float = 30.0
 
 
 class ThreadPoolService(Service):
@@ -167,7 +169,7 @@ class GatewayService(MultiService):
         target = self._backend_target()
         self.channel = open_channel(target)
         yield self._wait_for_backend(self.channel)
-        client = PfsClient(self.channel, self._reactor, self.pool)
+        client = PfsClient(self.channel, self._reactor, self.pool, timeout=self.config.pfs_timeout)
         server, authenticator = _s3_server(self._reactor, client, self.pool)
         # Learn before the first request whether the backend has auth on.
         yield authenticator.probe()

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "threads": 16,
     "embedded": "child",
     "auth-tokens": None,
+    "pfs-timeout": 30.0,
 }
 
 
@@ -46,6 +47,7 @@ class Options(usage.Options):
         ["threads", "t", None, "Worker threads for streaming bodies (default 16)."],
         ["embedded", None, None, "How to run the embedded server: child (default) or inprocess."],
         ["auth-tokens", None, None, "Embedded server: file of 'token username' lines; turns auth on."],
+        ["pfs-timeout", None, None, "Seconds to wait for a PFS metadata call before 503 (default 30)."],
     ]
 
     def postOptions(self) -> None:
@@ -68,8 +70,9 @@ class Options(usage.Options):
             self["data-dir"] = default_data_dir()
         try:
             self["threads"] = int(self["threads"])
+            self["pfs-timeout"] = float(self["pfs-timeout"])
         except ValueError:
-            raise usage.UsageError("--threads must be a number") from None
+            raise usage.UsageError("--threads and --pfs-timeout must be numbers") from None
         if self["embedded"] not in ("child", "inprocess"):
             raise usage.UsageError("--embedded must be 'child' or 'inprocess'")
         port = str(self["port"])
@@ -85,6 +88,7 @@ class Options(usage.Options):
             threads=self["threads"],
             embedded=self["embedded"],
             auth_tokens=self["auth-tokens"],
+            pfs_timeout=self["pfs-timeout"],
         )
 
 

@@ -42,6 +42,10 @@ CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
     ("grpc.max_reconnect_backoff_ms", 2000),
 )
 
+#: Deadline of unary calls and listings, seconds: a backend that hangs gets
+#: a 503 instead of holding requests forever. Uploads and downloads have none.
+DEFAULT_TIMEOUT = 30.0
+
 T = TypeVar("T")
 
 
@@ -131,6 +135,8 @@ class FileReader:
 class PfsClient:
     """PFS for one caller (an optional Pachyderm token on every call).
 
+    :param timeout: deadline of unary calls and listings (None: none).
+
     Threads: every method that returns a Deferred is called on the reactor
     thread. :meth:`open_file` and the iterators it returns, and the request
     iterators given to :meth:`modify_file`, are for worker threads.
@@ -142,8 +148,10 @@ class PfsClient:
         reactor: IReactorFromThreads,
         pool: ThreadPool,
         token: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         self._channel = channel
+        self._timeout = timeout
         self._reactor = reactor
         self._pool = pool
         self._token = token
@@ -171,12 +179,12 @@ class PfsClient:
         """The same channel and pool, acting for another caller."""
         if token == self._token:
             return self
-        return PfsClient(self._channel, self._reactor, self._pool, token)
+        return PfsClient(self._channel, self._reactor, self._pool, token, self._timeout)
 
     # plumbing -------------------------------------------------------------
 
     def _unary(self, method: Any, request: Any) -> Deferred[Any]:
-        future = method.future(request, metadata=self._metadata)
+        future = method.future(request, metadata=self._metadata, timeout=self._timeout)
         return self._deferred_from_future(future)
 
     def _deferred_from_future(self, future: grpc.Future) -> Deferred[Any]:
@@ -192,7 +200,7 @@ class PfsClient:
     def _collect(
         self, method: Any, request: Any, keep: Callable[[Any], bool] | None = None
     ) -> Deferred[list[Any]]:
-        call = method(request, metadata=self._metadata)
+        call = method(request, metadata=self._metadata, timeout=self._timeout)
 
         def drain() -> list[Any]:
             try:
