@@ -55,10 +55,11 @@ class S3Harness:
     pool: ThreadPool
     auth: MemoryAuthenticator
     channels: list[Any]
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def boto(self, **config: Any) -> Any:
         """A boto3 S3 client for this server (path style, no retries)."""
@@ -74,6 +75,7 @@ class S3Harness:
             aws_secret_access_key=SECRET_KEY,
             region_name="us-east-1",
             config=cfg,
+            verify=False,
         )
 
     def in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
@@ -136,11 +138,50 @@ class S3Harness:
             return out
 
 
+_PEM: list[bytes] = []
+
+
+def _self_signed_pem() -> bytes:
+    """A throw-away certificate and key for 127.0.0.1 (made once per run)."""
+    if not _PEM:
+        import datetime as dt
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+        now = dt.datetime.now(dt.timezone.utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+        _PEM.append(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+            + cert.public_bytes(serialization.Encoding.PEM)
+        )
+    return _PEM[0]
+
+
 @pytest.fixture
 def make_harness() -> Iterator[Callable[..., S3Harness]]:
     harnesses: list[tuple[S3Harness, Any]] = []
 
-    def make(*, secrets: dict[str, str] | None = None, **site_kwargs: Any) -> S3Harness:
+    def make(
+        *, secrets: dict[str, str] | None = None, tls: bool = False, **site_kwargs: Any
+    ) -> S3Harness:
         pool = ThreadPool(minthreads=1, maxthreads=16, name="s3http-test")
         pool.start()
         backend = MemoryBackend(_reactor, pool, min_part_size=MIN_PART_SIZE)
@@ -156,9 +197,15 @@ def make_harness() -> Iterator[Callable[..., S3Harness]]:
             return proto
 
         site.buildProtocol = tracking_build  # type: ignore[method-assign]
-        port = _reactor.listenTCP(0, site, interface="127.0.0.1")
+        if tls:
+            from twisted.internet import ssl
+
+            cert = ssl.PrivateCertificate.loadPEM(_self_signed_pem())
+            port = _reactor.listenSSL(0, site, cert.options(), interface="127.0.0.1")
+        else:
+            port = _reactor.listenTCP(0, site, interface="127.0.0.1")
         h = S3Harness(
-            _reactor, backend, server, site, port.getHost().port, pool, auth, channels
+            _reactor, backend, server, site, port.getHost().port, pool, auth, channels, tls
         )
         harnesses.append((h, port))
         return h
