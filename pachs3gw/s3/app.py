@@ -23,12 +23,13 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import hashlib
 import html
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import attrs
 from klein import Klein
@@ -110,6 +111,7 @@ _RESPONSE_OVERRIDES = {
 _META_PREFIX = "x-amz-meta-"
 MAX_KEYS = 1000
 MAX_PART_NUMBER = 10000
+MAX_KEY_BYTES = 1024
 #: Largest XML request body read (CompleteMultipartUpload of 10,000 parts
 #: with checksums is ~2.5 MB).
 MAX_XML_BODY = 8 * 1024 * 1024
@@ -241,8 +243,11 @@ class S3Server:
                 return
             if isinstance(error, errors.S3Error):
                 self._render_error(request, call, error, request_id, host_id)
+                if getattr(request, "disconnected", False) or not request.finished:
+                    await request.when_disconnected()
             elif isinstance(error, BodyAborted):
                 request.abort_connection()
+                await request.when_disconnected()
             else:
                 self._log.failure(
                     "Unhandled error in {method} {uri} (request {request_id})",
@@ -252,6 +257,8 @@ class S3Server:
                     request_id=request_id,
                 )
                 self._render_error(request, call, errors.InternalError(), request_id, host_id)
+                if not request.finished:
+                    await request.when_disconnected()
 
     @staticmethod
     def _body_error(request: Any) -> BaseException | None:
@@ -322,6 +329,8 @@ class S3Server:
             )
         if not call.key:
             return self._route_bucket(call)
+        if len(call.key.encode("utf-8")) > MAX_KEY_BYTES and m in ("PUT", "POST"):
+            raise errors.KeyTooLongError()
         return self._route_object(call)
 
     def _route_bucket(self, call: _Call) -> Callable[[_Call], Awaitable[None]]:
@@ -414,7 +423,8 @@ class S3Server:
             raise errors.AccessDenied()
         stats = getattr(call.request, "stats", None)
         if stats is not None:
-            stats.access_key = creds.access_key[:8] + "…" if len(creds.access_key) > 8 else creds.access_key
+            # With Pachyderm auth the access key is a token: log a digest.
+            stats.access_key = "sha256:" + hashlib.sha256(creds.access_key.encode()).hexdigest()[:12]
         secret = await self._auth.secret_for(creds.access_key)
         call.chunk_verifier = signing.verify(signed, creds, secret)
         call.backend = self._backends.backend_for(creds.access_key)
@@ -829,6 +839,7 @@ class S3Server:
                 key=call.key,
             )
             request.abort_connection()
+            await request.when_disconnected()
             return
         request.finish()
 
@@ -878,7 +889,13 @@ class S3Server:
     def _copy_source(self, call: _Call) -> CopySource:
         raw = call.headers["x-amz-copy-source"]
         path, _, query = raw.partition("?")
-        path = unquote(path, errors="strict").lstrip("/")
+        try:
+            path = unquote_to_bytes(path).decode("utf-8").lstrip("/")
+        except UnicodeDecodeError:
+            raise errors.InvalidArgument(
+                "Copy Source must be URL-encoded UTF-8.",
+                extra={"ArgumentName": "x-amz-copy-source", "ArgumentValue": raw},
+            ) from None
         bucket, _, key = path.partition("/")
         if not bucket or not key:
             raise errors.InvalidArgument(

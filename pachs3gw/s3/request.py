@@ -15,9 +15,10 @@ therefore:
 - sends ``100 Continue`` only when the backend starts reading the body, so
   a request refused early (bad signature, no such bucket) never makes the
   client send its body;
-- closes the connection after a response that was finished before the body
-  was complete, since the rest of the body would otherwise be parsed as the
-  next request.
+- after a response that was finished before the body was complete, reads
+  and discards a small rest of the body before ending the request, or closes
+  the connection (a large rest, or a client waiting for ``100 Continue``):
+  the rest of the body must never be parsed as the next request.
 
 This relies on private attributes of :class:`twisted.web.http.HTTPChannel`
 (``_command``, ``_path``, ``_version`` while headers are processed, and the
@@ -35,6 +36,7 @@ import time
 from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qs
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -47,6 +49,11 @@ from pachs3gw.s3.logging import log_request
 __all__ = ["StreamingRequest", "RequestStats"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: The unread rest of a request body up to which a connection is kept (the
+#: rest is read and discarded after the response) rather than closed.
+DRAIN_LIMIT = 1024 * 1024
+#: How long a drained body may take before the connection is dropped.
+DRAIN_TIMEOUT = 30.0
 
 
 class RequestStats:
@@ -100,6 +107,11 @@ class StreamingRequest(server.Request):
         self._dispatch_call: Any = None
         self._dispatched = False
         self._paused_transport = False
+        self._content_length: int | None = None
+        #: Read and discard the unread rest of the body after the response.
+        self._drain = False
+        self._finish_when_drained = False
+        self._drain_timeout: Any = None
 
     # Called by HTTPChannel ----------------------------------------------------
 
@@ -110,6 +122,7 @@ class StreamingRequest(server.Request):
         self._reactor = site.reactor
         # Not spooled: the body goes to self.body.
         self.content = io.BytesIO()
+        self._content_length = length
         self.method = channel._command
         self.uri = channel._path
         self.clientproto = channel._version
@@ -150,11 +163,15 @@ class StreamingRequest(server.Request):
         """The body is complete.  Unlike the base class: no dispatch, it already happened."""
         if self.body is not None:
             self.body.end()
+        if self._finish_when_drained and not self.finished and not self.disconnected:
+            self.finish()
 
     def connectionLost(self, reason: Failure) -> None:
         self.disconnected = True
         if self._dispatch_call is not None and self._dispatch_call.active():
             self._dispatch_call.cancel()
+        if self._drain_timeout is not None and self._drain_timeout.active():
+            self._drain_timeout.cancel()
         if self.body is not None:
             self.body.abort()
         super().connectionLost(reason)
@@ -213,23 +230,61 @@ class StreamingRequest(server.Request):
         super().write(data)
 
     def _before_headers(self) -> None:
-        """If the body has not been read to its end, this response ends the connection."""
-        if not self.body_complete:
-            self.responseHeaders.setRawHeaders(b"connection", [b"close"])
-            if self.channel is not None:
-                self.channel.persistent = False
+        """Decide what happens to a body nobody will read, before the headers go out.
+
+        A small rest (known length, at most :data:`DRAIN_LIMIT`) is read and
+        discarded after the response, so the connection stays usable: closing
+        a socket with unread data makes the kernel send a reset, and the
+        client may lose our answer.  Anything else, or a client still waiting
+        for ``100 Continue`` (it will not send the body at all), gets
+        ``Connection: close``.
+        """
+        if self.body_complete:
+            return
+        if self._can_drain():
+            self._drain = True
+            return
+        self.responseHeaders.setRawHeaders(b"connection", [b"close"])
+        if self.channel is not None:
+            self.channel.persistent = False
+
+    def _can_drain(self) -> bool:
+        if self._expect_continue and not self._continue_sent:
+            return False
+        if self._content_length is None or self.body is None:
+            return False
+        return self._content_length - self.body.received <= DRAIN_LIMIT
 
     def finish(self) -> None:
         if not self.startedWriting and not self.disconnected:
             self._before_headers()
         body = self.body
-        complete = self.body_complete
-        super().finish()
-        if body is not None and not complete:
-            # Nobody will read the rest: wake a reader that might still wait.
+        if body is not None and not body.complete and not self.disconnected:
+            if self._finish_when_drained:
+                return  # Still draining; requestReceived finishes.
+            # Nobody will read the rest: wake a reader that might still
+            # wait, and stop holding the client back.
             body.abort()
+            self._resume_transport()
+            if self._drain:
+                # The response is fully written; the request ends (and the
+                # next one on this connection starts) when the body has.
+                self._finish_when_drained = True
+                self._drain_timeout = self._reactor.callLater(
+                    DRAIN_TIMEOUT, self.abort_connection
+                )
+                return
+        if self._drain_timeout is not None and self._drain_timeout.active():
+            self._drain_timeout.cancel()
+        super().finish()
 
     def abort_connection(self) -> None:
         """Drop the connection: the response can't be completed (error after headers)."""
         if self.channel is not None and self.channel.transport is not None:
             self.channel.transport.abortConnection()
+
+    def when_disconnected(self) -> Deferred[None]:
+        """A Deferred that fires (never fails) once the connection is gone or the request done."""
+        if self.disconnected or self.finished:
+            return succeed(None)
+        return self.notifyFinish().addErrback(lambda _: None)

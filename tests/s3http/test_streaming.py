@@ -164,3 +164,46 @@ async def test_pipelined_requests_after_a_streamed_body_are_served(s3h: S3Harnes
     raw = await s3h.in_thread(go)
     assert raw.count(b"HTTP/1.1 200 ") == 2
     assert raw.endswith(b"abc")
+
+
+@pytest_twisted.ensureDeferred
+async def test_early_error_drains_a_small_body_and_keeps_the_connection(s3h: S3Harness) -> None:
+    body = b"x" * 200_000
+
+    def go() -> bytes:
+        with socket.create_connection(("127.0.0.1", s3h.port), timeout=5) as s:
+            s.sendall(b"PUT /nobucket/k HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+            s.sendall(body)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+
+    raw = await s3h.in_thread(go)
+    assert raw.startswith(b"HTTP/1.1 404 ")
+    assert b"connection: close" not in raw.split(b"\r\n\r\n")[0].lower()
+    assert b"HTTP/1.1 200 " in raw and b"ListAllMyBucketsResult" in raw
+
+
+@pytest_twisted.ensureDeferred
+async def test_early_error_with_a_large_unread_body_closes_the_connection(s3h: S3Harness) -> None:
+    def go() -> bytes:
+        with socket.create_connection(("127.0.0.1", s3h.port), timeout=5) as s:
+            s.sendall(b"PUT /nobucket/k HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n")
+            s.sendall(b"x" * 10000)
+            out = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return out
+                    out += chunk
+            except ConnectionResetError:
+                return out
+
+    raw = await s3h.in_thread(go)
+    assert raw.startswith(b"HTTP/1.1 404 ")
+    assert b"connection: close" in raw.split(b"\r\n\r\n")[0].lower()
