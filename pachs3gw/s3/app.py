@@ -135,6 +135,9 @@ class _Call:
     request_id: str
     backend: IBackend | None = None
     chunk_verifier: Any = None
+    #: A 200 is already out with whitespace keeping the client waiting;
+    #: the result (or the error) follows as its body.
+    keepalive: bool = False
 
     @property
     def resource(self) -> str:
@@ -180,6 +183,13 @@ class S3Server:
 
     _app = Klein()
     _log = Logger()
+
+    #: CompleteMultipartUpload and copies that take longer than this many
+    #: seconds get their 200 at once and whitespace every
+    #: ``keepalive_interval`` seconds until the result (or an error
+    #: document) follows, as S3 does: SDKs would otherwise time out reading.
+    keepalive_after = 10.0
+    keepalive_interval = 10.0
 
     def __init__(
         self,
@@ -431,6 +441,31 @@ class S3Server:
 
     # Responses -----------------------------------------------------------------
 
+    async def _keepalive(self, call: _Call, d: Deferred[T]) -> T:
+        """Await a backend call that may be slow, keeping the client's read alive."""
+        request = call.request
+        ticker: Any = None
+
+        def tick() -> None:
+            nonlocal ticker
+            if request.finished or getattr(request, "disconnected", False):
+                return
+            if not request.startedWriting:
+                call.keepalive = True
+                request.setResponseCode(200)
+                request.setHeader(b"content-type", b"application/xml")
+                request.write(_XML_PROLOG)
+            else:
+                request.write(b" ")
+            ticker = self._reactor.callLater(self.keepalive_interval, tick)
+
+        ticker = self._reactor.callLater(self.keepalive_after, tick)
+        try:
+            return await d
+        finally:
+            if ticker.active():
+                ticker.cancel()
+
     def _send(
         self,
         call: _Call,
@@ -441,6 +476,10 @@ class S3Server:
         headers: Mapping[bytes, bytes] | None = None,
     ) -> None:
         request = call.request
+        if call.keepalive:
+            request.write(_without_prolog(body))
+            request.finish()
+            return
         request.setResponseCode(status)
         for name, value in (headers or {}).items():
             request.setHeader(name, value)
@@ -465,15 +504,21 @@ class S3Server:
             stats.error_code = error.code
         if request.finished:
             return
-        if request.startedWriting:
-            # Headers (and maybe some bytes) are out: the only honest way to
-            # say "this response is broken" is to cut the connection.
-            request.abort_connection()
-            return
         resource = error.resource or (call.resource if call is not None else "/")
         body = xml_output.error(
             error.code, error.message, resource, request_id, error.extra, host_id=host_id
         )
+        if request.startedWriting:
+            if call is not None and call.keepalive:
+                # A 200 with whitespace is out: the error is its body, which
+                # SDKs check for (as S3 does it).
+                request.write(_without_prolog(body))
+                request.finish()
+                return
+            # Headers (and maybe some bytes) are out: the only honest way to
+            # say "this response is broken" is to cut the connection.
+            request.abort_connection()
+            return
         request.setResponseCode(error.status)
         # Headers set for a success response that never happened must go.
         for name in (b"etag", b"last-modified", b"x-amz-version-id", b"content-range"):
@@ -938,7 +983,9 @@ class S3Server:
             )
         await self._check_copy_source(call, source)
         metadata = _metadata_from_headers(call.headers) if directive == "REPLACE" else None
-        result = await call.backend.copy_object(source, call.bucket, call.key, metadata)
+        result = await self._keepalive(
+            call, call.backend.copy_object(source, call.bucket, call.key, metadata)
+        )
         headers = {}
         if result.version_id:
             headers[b"x-amz-version-id"] = result.version_id.encode("latin-1")
@@ -992,8 +1039,8 @@ class S3Server:
             source = attrs.evolve(
                 source, byte_range=ranges.parse_copy_source_range(range_header, info.size)
             )
-        result = await call.backend.upload_part_copy(
-            call.bucket, call.key, upload_id, number, source
+        result = await self._keepalive(
+            call, call.backend.upload_part_copy(call.bucket, call.key, upload_id, number, source)
         )
         headers = {}
         if source.version_id:
@@ -1016,8 +1063,8 @@ class S3Server:
             CompletedPart(part_number=p.part_number, etag=p.etag, checksums=dict(p.checksums))
             for p in xml_input.parse_complete_multipart(data)
         ]
-        result = await call.backend.complete_multipart_upload(
-            call.bucket, call.key, upload_id, parts
+        result = await self._keepalive(
+            call, call.backend.complete_multipart_upload(call.bucket, call.key, upload_id, parts)
         )
         host = call.headers.get("host", "localhost")
         scheme = "https" if call.request.isSecure() else "http"
@@ -1122,6 +1169,13 @@ def _metadata_from_headers(headers: Mapping[str, str]) -> ObjectMetadata:
         if name.startswith(_META_PREFIX) and len(name) > len(_META_PREFIX)
     }
     return ObjectMetadata(headers=content, user=user)
+
+
+_XML_PROLOG = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def _without_prolog(body: bytes) -> bytes:
+    return body[len(_XML_PROLOG) :] if body.startswith(_XML_PROLOG) else body
 
 
 def _header_value(value: str) -> bytes:

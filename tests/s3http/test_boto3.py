@@ -275,3 +275,48 @@ async def test_head_bucket_missing_is_404(s3h: S3Harness) -> None:
         return ""
 
     assert await s3h.in_thread(go) == "404"
+
+
+@pytest_twisted.ensureDeferred
+async def test_slow_complete_multipart_upload_keeps_the_client_waiting_with_whitespace(s3h: S3Harness) -> None:
+    from twisted.internet.task import deferLater
+
+    s3h.server.keepalive_after = 0.05
+    s3h.server.keepalive_interval = 0.05
+    real = s3h.backend.complete_multipart_upload
+    fail_next = [False]
+
+    def slow(*args):  # type: ignore[no-untyped-def]
+        def later():  # type: ignore[no-untyped-def]
+            if fail_next[0]:
+                from pachs3gw.s3 import errors
+
+                raise errors.InvalidPart()
+            return real(*args)
+
+        return deferLater(s3h.reactor, 0.3, later)
+
+    s3h.backend.complete_multipart_upload = slow  # type: ignore[method-assign]
+
+    def go() -> tuple:
+        c = s3h.boto()
+        c.create_bucket(Bucket="bucket")
+        up = c.create_multipart_upload(Bucket="bucket", Key="k")["UploadId"]
+        e = c.upload_part(Bucket="bucket", Key="k", UploadId=up, PartNumber=1, Body=b"x")["ETag"]
+        done = c.complete_multipart_upload(
+            Bucket="bucket", Key="k", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]}
+        )
+        fail_next[0] = True
+        up = c.create_multipart_upload(Bucket="bucket", Key="k2")["UploadId"]
+        e = c.upload_part(Bucket="bucket", Key="k2", UploadId=up, PartNumber=1, Body=b"x")["ETag"]
+        try:
+            c.complete_multipart_upload(
+                Bucket="bucket", Key="k2", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]}
+            )
+        except ClientError as err:
+            return done, _code(err)
+        return done, ""
+
+    done, code = await s3h.in_thread(go)
+    assert done["ETag"] == '"%s"' % multipart_etag([hashlib.md5(b"x").hexdigest()])
+    assert code == "InvalidPart"
