@@ -23,8 +23,8 @@ __all__ = ["log_request", "request_log"]
 request_log = Logger(namespace="pachs3gw.s3.access")
 
 _FORMAT = (
-    "{method} {bucket}/{key} {status}{error_suffix} in={bytes_in} out={bytes_out} "
-    "{ms}ms id={request_id}"
+    "{method} /{bucket}/{key} {operation} {status}{error_suffix}{aborted_suffix} "
+    "in={bytes_in} out={bytes_out} {ms}ms id={request_id}"
 )
 
 
@@ -37,13 +37,14 @@ def log_request(request: StreamingRequest, *, aborted: bool = False, log: Logger
     log.info(
         _FORMAT,
         method=method,
-        operation=stats.operation or "",
         bucket=stats.bucket or "",
         key=stats.key or "",
+        operation=stats.operation or "-",
         status=status,
         error_code=error_code or "",
         error_suffix=f" {error_code}" if error_code else "",
         aborted=aborted,
+        aborted_suffix=" (connection lost)" if aborted else "",
         bytes_in=request.body.received if request.body is not None else 0,
         bytes_out=request.sentLength,
         ms=round((time.monotonic() - request.started_at) * 1000, 1),

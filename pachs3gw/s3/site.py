@@ -46,7 +46,7 @@ def make_site(
     resource: IResource | Any,
     reactor: IReactorTime,
     *,
-    timeout: float | None = 60 * 60,
+    timeout: float | None = 300,
     high_water: int = DEFAULT_HIGH_WATER,
     low_water: int = DEFAULT_LOW_WATER,
 ) -> S3Site:

@@ -164,6 +164,7 @@ def test_request_log_event_formats() -> None:
 
     event = {
         "log_format": _FORMAT, "method": "PUT", "bucket": "b", "key": "k", "status": 200,
-        "error_suffix": "", "bytes_in": 3, "bytes_out": 0, "ms": 1.5, "request_id": "RID",
+        "operation": "put_object", "error_suffix": "", "aborted_suffix": "",
+        "bytes_in": 3, "bytes_out": 0, "ms": 1.5, "request_id": "RID",
     }
-    assert formatEvent(event) == "PUT b/k 200 in=3 out=0 1.5ms id=RID"
+    assert formatEvent(event) == "PUT /b/k put_object 200 in=3 out=0 1.5ms id=RID"
