@@ -29,7 +29,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 import attrs
 from klein import Klein
@@ -300,12 +300,7 @@ class S3Server:
             key = unquote_to_bytes(key_raw).decode("utf-8")
         except UnicodeDecodeError:
             raise errors.InvalidURI("Couldn't parse the specified URI: keys are UTF-8.") from None
-        query: dict[str, str] = {}
-        try:
-            for name, value in parse_qsl(raw_query, keep_blank_values=True):
-                query.setdefault(name.decode("utf-8"), value.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise errors.InvalidArgument("Query parameters must be UTF-8.") from None
+        query = _parse_query(raw_query)
         headers: dict[str, str] = {}
         for name, values in request.requestHeaders.getAllRawHeaders():
             headers[name.decode("latin-1").lower()] = ",".join(
@@ -947,7 +942,7 @@ class S3Server:
                 "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
                 extra={"ArgumentName": "x-amz-copy-source", "ArgumentValue": raw},
             )
-        version = dict(parse_qsl(query, keep_blank_values=True)).get("versionId") or None
+        version = _parse_query(query.encode("latin-1")).get("versionId") or None
         return CopySource(bucket=bucket, key=key, version_id=version)
 
     async def _check_copy_source(self, call: _Call, source: CopySource) -> ObjectInfo | None:
@@ -1176,6 +1171,23 @@ _XML_PROLOG = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 def _without_prolog(body: bytes) -> bytes:
     return body[len(_XML_PROLOG) :] if body.startswith(_XML_PROLOG) else body
+
+
+def _parse_query(raw_query: bytes) -> dict[str, str]:
+    """First value of each query parameter, decoded (``+`` is a space, as in forms)."""
+    query: dict[str, str] = {}
+    for segment in raw_query.split(b"&"):
+        if not segment:
+            continue
+        name, _, value = segment.partition(b"=")
+        try:
+            query.setdefault(
+                unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8"),
+                unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8"),
+            )
+        except UnicodeDecodeError:
+            raise errors.InvalidArgument("Query parameters must be UTF-8 when decoded.") from None
+    return query
 
 
 def _header_value(value: str) -> bytes:

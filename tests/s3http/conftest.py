@@ -175,6 +175,19 @@ def _self_signed_pem() -> bytes:
     return _PEM[0]
 
 
+@pytest.fixture(autouse=True)
+def reactor_stays_clean() -> Iterator[None]:
+    """After each test (and its harness teardown): no timers, no sockets left behind."""
+    yield
+    from twisted.internet.task import deferLater
+
+    pytest_twisted.blockon(deferLater(_reactor, 0.02, lambda: None))
+    calls = [c for c in _reactor.getDelayedCalls() if c.active()]
+    assert not calls, f"delayed calls left: {calls}"
+    sockets = [r for r in _reactor.getReaders() if hasattr(r, "getHost")]
+    assert not sockets, f"sockets left: {sockets}"
+
+
 @pytest.fixture
 def make_harness() -> Iterator[Callable[..., S3Harness]]:
     harnesses: list[tuple[S3Harness, Any]] = []

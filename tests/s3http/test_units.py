@@ -168,3 +168,48 @@ def test_request_log_event_formats() -> None:
         "bytes_in": 3, "bytes_out": 0, "ms": 1.5, "request_id": "RID",
     }
     assert formatEvent(event) == "PUT /b/k put_object 200 in=3 out=0 1.5ms id=RID"
+
+
+def _fake_request(method: bytes, uri: bytes, headers: dict[bytes, bytes]) -> Any:
+    from twisted.web.http_headers import Headers
+
+    class R:
+        pass
+
+    r = R()
+    r.method = method  # type: ignore[attr-defined]
+    r.uri = uri  # type: ignore[attr-defined]
+    h = Headers()
+    for k, v in headers.items():
+        h.addRawHeader(k, v)
+    r.requestHeaders = h  # type: ignore[attr-defined]
+    return r
+
+
+def test_routing_never_raises_anything_but_s3_errors() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pachs3gw.s3.app import S3Server
+
+    server = S3Server(None, None, MemoryBackend(None), MemoryAuthenticator())  # type: ignore[arg-type]
+    methods = st.sampled_from([b"GET", b"PUT", b"POST", b"DELETE", b"HEAD", b"PATCH", b"OPTIONS"])
+    words = st.sampled_from(
+        [b"uploads", b"uploadId=x", b"partNumber=3", b"delete", b"acl", b"versioning", b"location",
+         b"list-type=2", b"tagging", b"versions", b"", b"%FF", b"a=%", b"=", b"&"]
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(methods, st.binary(max_size=40), st.lists(words, max_size=4), st.booleans())
+    def check(method: bytes, path: bytes, query: list[bytes], copy: bool) -> None:
+        uri = b"/" + path.replace(b"?", b"%3F").replace(b"\r", b"").replace(b"\n", b"")
+        if query:
+            uri += b"?" + b"&".join(query)
+        headers = {b"x-amz-copy-source": b"/b/k"} if copy else {}
+        try:
+            call = server._parse_call(_fake_request(method, uri, headers), "RID")
+            server._route(call)
+        except errors.S3Error:
+            pass
+
+    check()
