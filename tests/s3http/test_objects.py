@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
 import pytest_twisted
 from botocore.exceptions import ClientError
 

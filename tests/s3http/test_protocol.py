@@ -391,7 +391,6 @@ async def test_unexpected_exception_is_500_and_logged(s3h: S3Harness) -> None:
     # The access event reports the request with its error code.
     access = [e for e in events if e.get("log_namespace") == "pachs3gw.s3.access"]
     assert access and access[-1]["status"] == 500 and access[-1]["error_code"] == "InternalError"
-    pytest_twisted  # noqa: B018
 
 
 @pytest_twisted.ensureDeferred
