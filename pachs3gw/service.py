@@ -150,13 +150,12 @@ class GatewayService(MultiService):
             return self.config.pachd
         if self.config.embedded == "child":
             return "unix:" + embedded_socket(self.config.data_dir)
-        from pachs3gw.pfsd import start_server
+        from pachs3gw.pfsd import read_tokens, start_server
 
         os.makedirs(self.config.data_dir, exist_ok=True)
+        tokens = read_tokens(self.config.auth_tokens) if self.config.auth_tokens else None
         self._in_process_server, address = start_server(
-            self.config.data_dir,
-            "unix:" + embedded_socket(self.config.data_dir),
-            tokens=self.config.auth_tokens,
+            self.config.data_dir, "unix:" + embedded_socket(self.config.data_dir), tokens
         )
         return str(address)
 

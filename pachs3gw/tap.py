@@ -95,6 +95,10 @@ class Options(usage.Options):
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
+    from pachs3gw.malloc import tune_malloc
+
+    tune_malloc()
+
     from pachs3gw.service import GatewayService
 
     return GatewayService(reactor, options.to_config())

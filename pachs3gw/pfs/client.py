@@ -40,6 +40,11 @@ CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
     # Reconnect quickly once the backend comes back after an outage.
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    # Keep what a download stream buffers ahead of its reader small: with
+    # BDP probing, each stream's window grows to many MiB, and ten parallel
+    # ranged GETs (boto3's download_file) would hold them all in memory.
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.http2.lookahead_bytes", 2 * 1024 * 1024),
 )
 
 #: Deadline of unary calls and listings, seconds: a backend that hangs gets

@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import Optional, Sequence
 
+from pachs3gw.malloc import tune_malloc
 from pachs3gw.pfsd._server import read_tokens, start_server
 
 
@@ -24,6 +25,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--tokens", help="file of 'token username' lines; turns auth on")
     parser.add_argument("--workers", type=int, default=64)
     args = parser.parse_args(argv)
+    tune_malloc()
     logging.basicConfig(level=logging.WARNING, format="pfsd %(levelname)s %(name)s: %(message)s")
     tokens = read_tokens(args.tokens) if args.tokens else None
     running = start_server(args.data_dir, args.listen, tokens, max_workers=args.workers)

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 #: Upload chunk size: big enough that per-chunk costs (fsync, rename, a
 #: metadata row) vanish, small enough to keep memory flat.
-CHUNK_SIZE = 8 << 20
+CHUNK_SIZE = 4 << 20
 
 
 class Lease:

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 #: GetFile message payload: big messages keep per-message Python cost low;
 #: far below the 20 MiB limit.
-READ_PIECE = 4 << 20
+READ_PIECE = 1 << 20
 
 #: How long after the end of a ModifyFile stream a cancellation may still
 #: surface in grpcio (measured: usually < 1 ms, up to ~25 ms with a busy

@@ -1,6 +1,6 @@
 """One ModifyFile stream, turned into per-path edits while its bytes stream in.
 
-Bytes go straight into 8 MiB chunk files as they arrive (memory stays at
+Bytes go straight into 4 MiB chunk files as they arrive (memory stays at
 one chunk per stream), shared by all the files of the stream so that many
 small files make few chunk files. Nothing becomes visible until
 ``Store.modify`` commits the edits; if the stream fails, the chunks this

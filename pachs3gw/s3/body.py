@@ -34,8 +34,8 @@ from pachs3gw.s3.interfaces import BodyAborted, IBodySource
 
 __all__ = ["StreamingBody", "DEFAULT_HIGH_WATER", "DEFAULT_LOW_WATER"]
 
-DEFAULT_HIGH_WATER = 8 * 1024 * 1024
-DEFAULT_LOW_WATER = 2 * 1024 * 1024
+DEFAULT_HIGH_WATER = 2 * 1024 * 1024
+DEFAULT_LOW_WATER = 512 * 1024
 
 
 @implementer(IBodySource)
