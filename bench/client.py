@@ -69,6 +69,19 @@ class Signer:
                 f"SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={sig}\r\n")
 
 
+    def presign(self, method: str, path: str, host: str, expires: int = 3600) -> str:
+        """The path and query of a presigned (query-string SigV4) URL."""
+        amzdate, day = self._dates()
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        q = {"X-Amz-Algorithm": "AWS4-HMAC-SHA256", "X-Amz-Credential": f"{self.access}/{scope}",
+             "X-Amz-Date": amzdate, "X-Amz-Expires": str(expires), "X-Amz-SignedHeaders": "host"}
+        cq = "&".join(f"{_q(k)}={_q(v)}" for k, v in sorted(q.items()))
+        canonical = f"{method}\n{path}\n{cq}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
+        sts = f"AWS4-HMAC-SHA256\n{amzdate}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        sig = hmac.new(self._key, sts.encode(), hashlib.sha256).hexdigest()
+        return f"{path}?{cq}&X-Amz-Signature={sig}"
+
+
 class HTTPError(Exception):
     pass
 

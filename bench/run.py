@@ -45,9 +45,9 @@ def params(args: argparse.Namespace) -> dict[str, Any]:
                  list_keys=5000, growth_at=1000, probe=100, list_reps=1, page_reps=3,
                  fill_budget=60.0, phase_budget=60.0)
     else:
-        p = dict(big_mib=1024, big_reps=3, small_reps=3, small_secs=2.5, small_conc=16,
+        p = dict(big_mib=1024, big_reps=3, small_reps=3, small_secs=2.0, small_conc=16,
                  list_keys=100_000, growth_at=1000, probe=200, list_reps=3, page_reps=7,
-                 fill_budget=80.0, phase_budget=30.0)
+                 fill_budget=60.0, phase_budget=20.0)
     for k in ("big_mib", "big_reps", "small_reps", "small_secs", "list_keys", "fill_budget",
               "phase_budget"):
         v = getattr(args, k, None)
@@ -140,6 +140,27 @@ class RSSSampler(threading.Thread):
     def peak_mib(self, *phases: str) -> float | None:
         vals = [self.peaks[p] for p in phases if p in self.peaks]
         return round(max(vals) / MiB, 1) if vals else None
+
+
+def parse_wrk(out: str) -> dict[str, Any]:
+    import re
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    r: dict[str, Any] = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        return {"error": out.strip()[-200:]}
+    r["rps"] = float(m.group(1))
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if m:
+            r[key] = float(m.group(1)) * units[m.group(2)]
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if m:
+        r["non2xx"] = int(m.group(1))
+    m = re.search(r"Socket errors:.*?read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        r["socket_errors"] = sum(int(x) for x in m.groups())
+    return r
 
 
 def calibrate(rounds: int = 5) -> list[float]:
@@ -499,6 +520,10 @@ class Bench:
             self.phase(res, label, lambda m=method, lb=label: record(lb, [
                 self.client(**base, method=m, start=0, stop=n, duration=secs, expect_len=4096)
                 for _ in range(reps)]))
+        if shutil.which("wrk"):
+            self.phase(res, "wrk_get", lambda: self.wrk_get(server, res, bucket, n))
+        else:
+            res["wrk_get"] = {"na": "wrk not installed"}
         if server.s3:
             chunk = n // reps
 
@@ -509,6 +534,38 @@ class Bench:
             self.phase(res, "small_delete", deletes)
         else:
             res["small_delete"] = {"na": "static files (GET only)"}
+
+    def wrk_get(self, server: peers.Server, res: dict[str, Any], bucket: str, n: int) -> None:
+        """4 KiB GETs with wrk (C, 1 thread, 16 connections) over presigned URLs."""
+        from bench.client import Signer
+        signer = Signer(server.access_key, server.secret_key, server.region)
+        host = f"127.0.0.1:{server.port}"
+        paths = self.workdir / "wrk-paths.txt"
+        with open(paths, "w") as f:
+            for i in range(min(n, 20000)):
+                f.write(signer.presign("GET", f"/{bucket}/obj/{i:07d}", host) + "\n")
+        script = self.workdir / "wrk-get.lua"
+        script.write_text(
+            f'local paths = {{}}\nfor line in io.lines("{paths}") do paths[#paths + 1] = line end\n'
+            'local i = 0\nrequest = function()\n  i = i + 1\n  if i > #paths then i = 1 end\n'
+            '  return wrk.format("GET", paths[i])\nend\n')
+        secs = self.p["small_secs"]
+        runs = []
+        for _ in range(self.p["small_reps"]):
+            r = subprocess.run(["wrk", "-t1", "-c16", f"-d{max(1, round(secs))}s", "--latency",
+                                "-s", str(script), f"http://{host}"],
+                               capture_output=True, text=True, timeout=secs + 60)
+            runs.append(parse_wrk(r.stdout + r.stderr))
+        ok = [r for r in runs if "rps" in r and not r.get("non2xx")]
+        if not ok:
+            res["wrk_get"] = {"na": str(runs[0].get("error") or f"non-2xx: {runs[0].get('non2xx')}")[:200]}
+            return
+        res["wrk_get"] = {"rps": summarize([r["rps"] for r in ok]),
+                          "p50_ms": summarize([r["p50_ms"] for r in ok]),
+                          "p99_ms": summarize([r["p99_ms"] for r in ok]),
+                          "errors": sum(r.get("non2xx", 0) + r.get("socket_errors", 0) for r in runs)}
+        self.log(f"  wrk_get: {res['wrk_get']['rps']['median']:.0f} req/s "
+                 f"p50 {res['wrk_get']['p50_ms']['median']:.2f} ms")
 
     # ---- listing of N keys, and PUT cost growth with history
     def listing(self, server: peers.Server, res: dict[str, Any]) -> None:
@@ -628,6 +685,8 @@ ROWS: list[tuple[str, str, str, bool]] = [
     ("4 KiB PUT p50 / p99 (ms)", "small_put", "lat", False),
     ("4 KiB GET ×16 conns (req/s)", "small_get.rps", "med", True),
     ("4 KiB GET p50 / p99 (ms)", "small_get", "lat", False),
+    ("4 KiB GET, wrk ×16 presigned (req/s)", "wrk_get.rps", "med", True),
+    ("4 KiB GET, wrk p50 / p99 (ms)", "wrk_get", "lat", False),
     ("4 KiB HEAD ×16 conns (req/s)", "small_head.rps", "med", True),
     ("4 KiB HEAD p50 / p99 (ms)", "small_head", "lat", False),
     ("4 KiB DELETE ×16 conns (req/s)", "small_delete.rps", "med", True),
@@ -636,8 +695,8 @@ ROWS: list[tuple[str, str, str, bool]] = [
     ("ListObjectsV2 whole bucket (keys/s)", "list_all", "med", True),
     ("ListObjectsV2 first page (ms)", "page_first", "page", False),
     ("ListObjectsV2 last page (ms)", "page_last", "page", False),
-    ("PUT 4 KiB p50 after 1k writes (ms)", "growth_first", "growth", False),
-    ("PUT 4 KiB p50 after N writes (ms)", "growth_last", "growth", False),
+    ("4 KiB PUT one at a time, p50 after 1k writes (ms)", "growth_first", "growth", False),
+    ("4 KiB PUT one at a time, p50 after N writes (ms)", "growth_last", "growth", False),
     ("peak RSS idle (MiB)", "rss:idle", "rss", False),
     ("peak RSS, big transfers (MiB)", "rss:put_curl,get_curl,up_boto,down_boto", "rss", False),
     ("peak RSS, 4 KiB ops (MiB)", "rss:small_put,small_get,small_head,small_delete", "rss", False),
@@ -794,7 +853,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--small-secs", type=float, dest="small_secs")
     ap.add_argument("--list-keys", type=int, dest="list_keys")
     ap.add_argument("--fill-budget", type=float, dest="fill_budget",
-                    help="seconds per server to create the listing keys (default 60 quick, 80 full)")
+                    help="seconds per server to create the listing keys (default 60)")
     ap.add_argument("--phase-budget", type=float, dest="phase_budget",
                     help="seconds after which a big transfer or listing stops repeating")
     args = ap.parse_args(argv)
