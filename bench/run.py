@@ -717,7 +717,7 @@ def _get(res: dict[str, Any], path: str) -> Any:
     return cur
 
 
-def value(res: dict[str, Any], path: str, kind: str) -> tuple[float | None, str]:
+def value(res: dict[str, Any], path: str, kind: str, planned: int = 1) -> tuple[float | None, str]:
     """(comparable number, display text) for one cell; number None means n/a."""
     if "na" in res:
         return None, "n/a"
@@ -732,11 +732,12 @@ def value(res: dict[str, Any], path: str, kind: str) -> tuple[float | None, str]
     if node is None:
         return None, "–"
     if "na" in node:
-        return None, f"n/a ({str(node['na'])[:60]})"
+        why = "static" if str(node["na"]).startswith("static") else str(node["na"])[:60]
+        return None, f"n/a ({why})"
     if kind == "med":
         v = node["median"]
         n = len(node.get("reps", []))
-        note = f" (n={n})" if n == 1 and path in ("put_curl", "get_curl", "up_boto", "down_boto", "list_all") else ""
+        note = f" (n={n})" if n < planned else ""
         return v, (f"{v:,.0f}" if v >= 100 else f"{v:.1f}") + note
     if kind == "lat":
         p50, p99 = node["p50_ms"]["median"], node["p99_ms"]["median"]
@@ -767,10 +768,14 @@ def table(report: dict[str, Any]) -> str:
             label = label.replace("after N", f"after {report['params']['list_keys'] // 1000}k")
         cells = []
         refv, _ = value(ref, path, kind) if ref else (None, "")
+        prm = report["params"]
+        planned = (prm["big_reps"] if path in ("put_curl", "get_curl", "up_boto", "down_boto")
+                   else prm["list_reps"] if path == "list_all" else 1)
         for n in names:
-            v, text = value(results[n], path, kind)
+            v, text = value(results[n], path, kind, planned)
             if n != "pachs3gw" and v is not None and refv:
-                text += f" ({v / refv:.2g}×)"
+                r = v / refv
+                text += f" ({r:.0f}×)" if r >= 10 else f" ({r:.2g}×)"
             cells.append(text)
         arrow = "↑" if higher else "↓"
         lines.append(f"| {label} {arrow} | " + " | ".join(cells) + " |")
@@ -856,7 +861,12 @@ def main(argv: list[str] | None = None) -> None:
                     help="seconds per server to create the listing keys (default 60)")
     ap.add_argument("--phase-budget", type=float, dest="phase_budget",
                     help="seconds after which a big transfer or listing stops repeating")
+    ap.add_argument("--render", metavar="JSON", help="print the table of a saved result and exit")
     args = ap.parse_args(argv)
+    if args.render:
+        report = json.loads(Path(args.render).read_text())
+        print_report(report, Path(args.render))
+        return
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for s in args.servers:
         if s not in peers.SERVERS:
@@ -875,6 +885,10 @@ def main(argv: list[str] | None = None) -> None:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = out / f"{stamp}-{report['mode']}.json"
     path.write_text(json.dumps(report, indent=1, default=str))
+    print_report(report, path)
+
+
+def print_report(report: dict[str, Any], path: Path) -> None:
     print()
     print(f"`{report['command']}` — {report['mode']} mode, {report['total_secs']:.0f} s, "
           f"{os.cpu_count()} CPUs; figures are medians of {report['params']['small_reps']} "
