@@ -23,7 +23,7 @@ __all__ = ["log_request", "request_log"]
 request_log = Logger(namespace="pachs3gw.s3.access")
 
 _FORMAT = (
-    "{method} /{bucket}/{key} {operation} {status}{error_suffix}{aborted_suffix} "
+    "{method} {resource} {operation} {status}{error_suffix}{aborted_suffix} "
     "in={bytes_in} out={bytes_out} {ms}ms id={request_id}"
 )
 
@@ -39,6 +39,7 @@ def log_request(request: StreamingRequest, *, aborted: bool = False, log: Logger
         method=method,
         bucket=stats.bucket or "",
         key=stats.key or "",
+        resource="/" + "/".join(filter(None, [stats.bucket, stats.key])),
         operation=stats.operation or "-",
         status=status,
         error_code=error_code or "",
