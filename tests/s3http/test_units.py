@@ -163,7 +163,8 @@ def test_request_log_event_formats() -> None:
     from pachs3gw.s3.logging import _FORMAT
 
     event = {
-        "log_format": _FORMAT, "method": "PUT", "bucket": "b", "key": "k", "status": 200,
+        "log_format": _FORMAT, "method": "PUT", "bucket": "b", "key": "k", "resource": "/b/k",
+        "status": 200,
         "operation": "put_object", "error_suffix": "", "aborted_suffix": "",
         "bytes_in": 3, "bytes_out": 0, "ms": 1.5, "request_id": "RID",
     }
