@@ -1,0 +1,182 @@
+"""What every operation handler shares: answering, bodies, keepalive, copy sources.
+
+:class:`_HandlerBase` is the common base of the operation mixins that
+:class:`~pachs3gw.s3.app.S3Server` is made of; it holds no state of its own
+but names what the server provides.
+
+Threads: reactor thread only; bodies are read in the injected thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+
+from pachs3gw.s3 import conditions, errors
+from pachs3gw.s3._call import _Call
+from pachs3gw.s3.checksums import BodyVerifier
+from pachs3gw.s3.chunked import AwsChunkedDecoder
+from pachs3gw.s3.interfaces import BodyAborted, CopySource, IAuthenticator, ObjectInfo
+
+T = TypeVar("T")
+
+#: Largest XML request body read (CompleteMultipartUpload of 10,000 parts
+#: with checksums is ~2.5 MB).
+MAX_XML_BODY = 8 * 1024 * 1024
+
+_XML_PROLOG = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def _without_prolog(body: bytes) -> bytes:
+    return body[len(_XML_PROLOG) :] if body.startswith(_XML_PROLOG) else body
+
+
+class _HandlerBase:
+    """The plumbing the operation handlers share (reactor thread only)."""
+
+    _log = Logger()
+
+    # Provided by S3Server.
+    _reactor: Any
+    _pool: ThreadPool
+    _auth: IAuthenticator
+    _region: str
+    keepalive_after: float
+    keepalive_interval: float
+
+    @staticmethod
+    def _body_error(request: Any) -> BaseException | None:
+        """The error the request body raised in the backend's hands, if any.
+
+        The backend may wrap it or answer something generic; the client
+        must see what was wrong with its body (BadDigest...).
+        """
+        body = getattr(request, "body", None)
+        err = getattr(body, "error", None)
+        if isinstance(err, (errors.S3Error, BodyAborted)):
+            return err
+        return None
+
+    # Responses -----------------------------------------------------------------
+
+    async def _keepalive(self, call: _Call, d: Deferred[T]) -> T:
+        """Await a backend call that may be slow, keeping the client's read alive."""
+        request = call.request
+        ticker: Any = None
+
+        def tick() -> None:
+            nonlocal ticker
+            if request.finished or getattr(request, "disconnected", False):
+                return
+            if not request.startedWriting:
+                call.keepalive = True
+                request.setResponseCode(200)
+                request.setHeader(b"content-type", b"application/xml")
+                request.write(_XML_PROLOG)
+            else:
+                request.write(b" ")
+            ticker = self._reactor.callLater(self.keepalive_interval, tick)
+
+        ticker = self._reactor.callLater(self.keepalive_after, tick)
+        try:
+            return await d
+        finally:
+            if ticker.active():
+                ticker.cancel()
+
+    def _send(
+        self,
+        call: _Call,
+        body: bytes = b"",
+        *,
+        status: int = 200,
+        content_type: bytes | None = b"application/xml",
+        headers: Mapping[bytes, bytes] | None = None,
+    ) -> None:
+        request = call.request
+        if call.keepalive:
+            request.write(_without_prolog(body))
+            request.finish()
+            return
+        request.setResponseCode(status)
+        for name, value in (headers or {}).items():
+            request.setHeader(name, value)
+        if body and content_type is not None:
+            request.setHeader(b"content-type", content_type)
+        if status not in (204, 304):
+            request.setHeader(b"content-length", b"%d" % len(body))
+        if body and call.method != "HEAD":
+            request.write(body)
+        request.finish()
+
+    # Bodies --------------------------------------------------------------------
+
+    def _prepare_body(self, call: _Call, *, compute: tuple[str, ...] = ()) -> Any:
+        """Configure the request's streaming body: aws-chunked decoding and digests."""
+        h = call.headers
+        body = call.request.body
+        encodings = [t.strip().lower() for t in h.get("content-encoding", "").split(",")]
+        sha = h.get("x-amz-content-sha256", "")
+        chunked = "aws-chunked" in encodings or sha.startswith("STREAMING-")
+        verifier = BodyVerifier.from_headers(h, compute=compute)
+        expected: int | None = None
+        if chunked:
+            decoded = h.get("x-amz-decoded-content-length")
+            if decoded is not None:
+                if not decoded.strip().isdigit():
+                    raise errors.InvalidArgument(
+                        "x-amz-decoded-content-length must be a number.",
+                        extra={"ArgumentName": "x-amz-decoded-content-length"},
+                    )
+                expected = int(decoded)
+            decoder = AwsChunkedDecoder(chunk_verifier=call.chunk_verifier, expected_length=expected)
+        else:
+            decoder = None
+            length = h.get("content-length")
+            if length is not None and length.strip().isdigit():
+                expected = int(length)
+        body.configure(decoder=decoder, verifier=verifier, expected_length=expected)
+        return body
+
+    async def _read_xml_body(self, call: _Call, required: bool = True) -> bytes:
+        """The whole (small) XML body, verified like any body."""
+        body = self._prepare_body(call)
+        data: bytes = await deferToThreadPool(
+            self._reactor, self._pool, body.read_all, MAX_XML_BODY
+        )
+        if required and not data.strip():
+            raise errors.MalformedXML()
+        return data
+
+    async def _with_body(self, call: _Call, d: Deferred[T]) -> T:
+        """Await a backend call that consumes the body; the body's own error wins."""
+        try:
+            return await d
+        except BaseException:
+            err = self._body_error(call.request)
+            if err is not None:
+                raise err from None
+            raise
+
+    # Copies --------------------------------------------------------------------
+
+    async def _check_copy_source(self, call: _Call, source: CopySource) -> ObjectInfo | None:
+        """HEAD the source when a condition or a range needs it; apply the conditions."""
+        needs = any(k.startswith("x-amz-copy-source-if-") for k in call.headers) or (
+            "x-amz-copy-source-range" in call.headers
+        )
+        if not needs:
+            return None
+        assert call.backend is not None
+        info = await call.backend.head_object(source.bucket, source.key, source.version_id)
+        conditions.check_copy_source_preconditions(call.headers, info.etag, info.last_modified)
+        return info
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._reactor.seconds(), timezone.utc)

@@ -1,0 +1,71 @@
+"""Service and bucket operations: ListBuckets, Create/Delete/Head, location, versioning, ACL."""
+
+from __future__ import annotations
+
+import html
+
+from pachs3gw.s3 import xml_output
+from pachs3gw.s3._base import _HandlerBase
+from pachs3gw.s3._call import _Call
+
+
+class _BucketOps(_HandlerBase):
+    """The handlers of ``/`` and ``/{bucket}`` other than listings (reactor thread only)."""
+
+    # Service -------------------------------------------------------------------
+
+    async def _list_buckets(self, call: _Call) -> None:
+        assert call.backend is not None
+        buckets = await call.backend.list_buckets()
+        accept = call.headers.get("accept", "")
+        if not self._auth.enabled and "text/html" in accept:
+            rows = "".join(
+                f"<tr><td><a href=\"/{html.escape(b.name)}\">{html.escape(b.name)}</a></td>"
+                f"<td>{html.escape(xml_output.format_timestamp(b.created))}</td></tr>"
+                for b in buckets
+            )
+            page = (
+                "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Buckets</title>"
+                "</head><body><h1>Buckets</h1><table><tr><th>Name</th><th>Created</th></tr>"
+                f"{rows}</table></body></html>"
+            ).encode("utf-8")
+            self._send(call, page, content_type=b"text/html; charset=utf-8")
+            return
+        self._send(call, xml_output.list_all_my_buckets(buckets))
+
+    # Buckets -------------------------------------------------------------------
+
+    async def _create_bucket(self, call: _Call) -> None:
+        assert call.backend is not None
+        if not call.request.body_complete or call.headers.get("content-length", "0") != "0":
+            from pachs3gw.s3 import xml_input
+
+            data = await self._read_xml_body(call, required=False)
+            xml_input.parse_create_bucket(data)
+        await call.backend.create_bucket(call.bucket)
+        self._send(call, headers={b"location": b"/" + call.bucket.encode("utf-8")})
+
+    async def _delete_bucket(self, call: _Call) -> None:
+        assert call.backend is not None
+        await call.backend.delete_bucket(call.bucket)
+        self._send(call, status=204)
+
+    async def _head_bucket(self, call: _Call) -> None:
+        assert call.backend is not None
+        await call.backend.head_bucket(call.bucket)
+        self._send(call, headers={b"x-amz-bucket-region": self._region.encode("ascii")})
+
+    async def _get_bucket_location(self, call: _Call) -> None:
+        assert call.backend is not None
+        region = await call.backend.get_bucket_location(call.bucket)
+        self._send(call, xml_output.location_constraint(region))
+
+    async def _get_bucket_versioning(self, call: _Call) -> None:
+        assert call.backend is not None
+        status = await call.backend.get_bucket_versioning(call.bucket)
+        self._send(call, xml_output.versioning_configuration(status))
+
+    async def _get_bucket_acl(self, call: _Call) -> None:
+        assert call.backend is not None
+        await call.backend.head_bucket(call.bucket)
+        self._send(call, xml_output.access_control_policy())

@@ -1,0 +1,165 @@
+"""The parsed request (:class:`_Call`) and what is read from its raw line and query.
+
+S3 keys may contain anything (``%2F``, ``//``, bytes that are not UTF-8),
+so the bucket and key come from the raw request line, never from
+twisted.web's unquoted ``postpath``.  The readers below turn a malformed
+query parameter or header into the S3 error the client expects.
+
+Threads: reactor thread only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import attrs
+
+from pachs3gw.s3 import errors
+from pachs3gw.s3.interfaces import CopySource, IBackend
+
+MAX_KEYS = 1000
+MAX_PART_NUMBER = 10000
+
+
+@attrs.define
+class _Call:
+    """One S3 request as the handlers see it (reactor thread only)."""
+
+    request: Any  # StreamingRequest
+    method: str
+    raw_path: bytes
+    raw_query: bytes
+    bucket: str
+    key: str
+    #: First value of each query parameter (decoded).
+    query: dict[str, str]
+    #: Lowercase header name → values joined with ``,`` (latin-1 decoded).
+    headers: dict[str, str]
+    request_id: str
+    backend: IBackend | None = None
+    chunk_verifier: Any = None
+    #: A 200 is already out with whitespace keeping the client waiting;
+    #: the result (or the error) follows as its body.
+    keepalive: bool = False
+
+    @property
+    def resource(self) -> str:
+        if not self.bucket:
+            return "/"
+        return f"/{self.bucket}/{self.key}" if self.key else f"/{self.bucket}"
+
+    def has(self, name: str) -> bool:
+        return name in self.query
+
+
+def _parse_call(request: Any, request_id: str) -> _Call:
+    """Bucket, key and query from the raw request line; headers joined by name."""
+    uri: bytes = request.uri
+    raw_path, _, raw_query = uri.partition(b"?")
+    if not raw_path.startswith(b"/"):
+        # Absolute form (``http://host/path``), as proxies send it.
+        scheme, sep, rest = raw_path.partition(b"://")
+        if not sep:
+            raise errors.InvalidURI()
+        raw_path = b"/" + rest.partition(b"/")[2]
+    bucket_raw, _, key_raw = raw_path[1:].partition(b"/")
+    try:
+        bucket = unquote_to_bytes(bucket_raw).decode("utf-8")
+        key = unquote_to_bytes(key_raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.InvalidURI("Couldn't parse the specified URI: keys are UTF-8.") from None
+    query = _parse_query(raw_query)
+    headers: dict[str, str] = {}
+    for name, values in request.requestHeaders.getAllRawHeaders():
+        headers[name.decode("latin-1").lower()] = ",".join(
+            v.decode("latin-1") for v in values
+        )
+    return _Call(
+        request=request,
+        method=request.method.decode("latin-1"),
+        raw_path=raw_path,
+        raw_query=raw_query,
+        bucket=bucket,
+        key=key,
+        query=query,
+        headers=headers,
+        request_id=request_id,
+    )
+
+
+def _parse_query(raw_query: bytes) -> dict[str, str]:
+    """First value of each query parameter, decoded (``+`` is a space, as in forms)."""
+    query: dict[str, str] = {}
+    for segment in raw_query.split(b"&"):
+        if not segment:
+            continue
+        name, _, value = segment.partition(b"=")
+        try:
+            query.setdefault(
+                unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8"),
+                unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8"),
+            )
+        except UnicodeDecodeError:
+            raise errors.InvalidArgument("Query parameters must be UTF-8 when decoded.") from None
+    return query
+
+
+def _part_number(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
+        raise errors.InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            extra={"ArgumentName": "partNumber", "ArgumentValue": text},
+        )
+    return int(text)
+
+
+def _upload_id(call: _Call) -> str:
+    upload_id = call.query.get("uploadId", "")
+    if not upload_id:
+        raise errors.NoSuchUpload()
+    return upload_id
+
+
+def _max(call: _Call, name: str, default: int = MAX_KEYS) -> int:
+    value = call.query.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isascii() or not value.lstrip("-").isdigit() or int(value) < 0:
+        raise errors.InvalidArgument(
+            f"Provided {name} not an integer or within integer range",
+            extra={"ArgumentName": name, "ArgumentValue": value},
+        )
+    return min(int(value), default)
+
+
+def _encoding_type(call: _Call) -> str | None:
+    enc = call.query.get("encoding-type")
+    if enc is None or enc == "":
+        return None
+    if enc.lower() != "url":
+        raise errors.InvalidArgument(
+            "Invalid Encoding Method specified in Request",
+            extra={"ArgumentName": "encoding-type", "ArgumentValue": enc},
+        )
+    return "url"
+
+
+def _copy_source(call: _Call) -> CopySource:
+    raw = call.headers["x-amz-copy-source"]
+    path, _, query = raw.partition("?")
+    try:
+        path = unquote_to_bytes(path).decode("utf-8").lstrip("/")
+    except UnicodeDecodeError:
+        raise errors.InvalidArgument(
+            "Copy Source must be URL-encoded UTF-8.",
+            extra={"ArgumentName": "x-amz-copy-source", "ArgumentValue": raw},
+        ) from None
+    bucket, _, key = path.partition("/")
+    if not bucket or not key:
+        raise errors.InvalidArgument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            extra={"ArgumentName": "x-amz-copy-source", "ArgumentValue": raw},
+        )
+    version = _parse_query(query.encode("latin-1")).get("versionId") or None
+    return CopySource(bucket=bucket, key=key, version_id=version)

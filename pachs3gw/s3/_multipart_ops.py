@@ -1,0 +1,147 @@
+"""Multipart uploads: create, upload (and copy) parts, complete, abort, list."""
+
+from __future__ import annotations
+
+import attrs
+
+from pachs3gw.s3 import conditions, errors, ranges, xml_output
+from pachs3gw.s3._base import _HandlerBase
+from pachs3gw.s3._call import _Call, _copy_source, _encoding_type, _max, _part_number, _upload_id
+from pachs3gw.s3._headers import _metadata_from_headers
+from pachs3gw.s3.interfaces import CompletedPart
+
+
+class _MultipartOps(_HandlerBase):
+    """The handlers of ``?uploads`` and ``?uploadId=`` (reactor thread only).
+
+    Complete and part copies may be slow: they answer through
+    :meth:`~pachs3gw.s3._base._HandlerBase._keepalive`.
+    """
+
+    async def _create_multipart_upload(self, call: _Call) -> None:
+        assert call.backend is not None
+        metadata = _metadata_from_headers(call.headers)
+        upload_id = await call.backend.create_multipart_upload(call.bucket, call.key, metadata)
+        self._send(
+            call, xml_output.initiate_multipart_upload_result(call.bucket, call.key, upload_id)
+        )
+
+    async def _upload_part(self, call: _Call) -> None:
+        assert call.backend is not None
+        number = _part_number(call.query.get("partNumber", ""))
+        upload_id = _upload_id(call)
+        body = self._prepare_body(call)
+        result = await self._with_body(
+            call, call.backend.upload_part(call.bucket, call.key, upload_id, number, body)
+        )
+        headers = {b"etag": conditions.format_etag(result.etag).encode("latin-1")}
+        for alg, value in result.checksums.items():
+            headers[f"x-amz-checksum-{alg.lower()}".encode("latin-1")] = value.encode("latin-1")
+        self._send(call, headers=headers)
+
+    async def _upload_part_copy(self, call: _Call) -> None:
+        assert call.backend is not None
+        number = _part_number(call.query.get("partNumber", ""))
+        upload_id = _upload_id(call)
+        source = _copy_source(call)
+        info = await self._check_copy_source(call, source)
+        range_header = call.headers.get("x-amz-copy-source-range")
+        if range_header is not None and info is not None:
+            source = attrs.evolve(
+                source, byte_range=ranges.parse_copy_source_range(range_header, info.size)
+            )
+        result = await self._keepalive(
+            call, call.backend.upload_part_copy(call.bucket, call.key, upload_id, number, source)
+        )
+        headers = {}
+        if source.version_id:
+            headers[b"x-amz-copy-source-version-id"] = source.version_id.encode("latin-1")
+        self._send(
+            call,
+            xml_output.copy_part_result(
+                result.etag, result.last_modified or self._now(), result.checksums
+            ),
+            headers=headers,
+        )
+
+    async def _complete_multipart_upload(self, call: _Call) -> None:
+        assert call.backend is not None
+        from pachs3gw.s3 import xml_input
+
+        upload_id = _upload_id(call)
+        data = await self._read_xml_body(call)
+        parts = [
+            CompletedPart(part_number=p.part_number, etag=p.etag, checksums=dict(p.checksums))
+            for p in xml_input.parse_complete_multipart(data)
+        ]
+        result = await self._keepalive(
+            call, call.backend.complete_multipart_upload(call.bucket, call.key, upload_id, parts)
+        )
+        host = call.headers.get("host", "localhost")
+        scheme = "https" if call.request.isSecure() else "http"
+        location = f"{scheme}://{host}{call.raw_path.decode('latin-1')}"
+        headers = {}
+        if result.version_id:
+            headers[b"x-amz-version-id"] = result.version_id.encode("latin-1")
+        self._send(
+            call,
+            xml_output.complete_multipart_upload_result(
+                location, call.bucket, call.key, result.etag, result.checksums
+            ),
+            headers=headers,
+        )
+
+    async def _abort_multipart_upload(self, call: _Call) -> None:
+        assert call.backend is not None
+        await call.backend.abort_multipart_upload(call.bucket, call.key, _upload_id(call))
+        self._send(call, status=204)
+
+    async def _list_parts(self, call: _Call) -> None:
+        assert call.backend is not None
+        upload_id = _upload_id(call)
+        marker_text = call.query.get("part-number-marker", "") or "0"
+        if not marker_text.isdigit():
+            raise errors.InvalidArgument(
+                "Provided part-number-marker not an integer or within integer range",
+                extra={"ArgumentName": "part-number-marker", "ArgumentValue": marker_text},
+            )
+        marker = int(marker_text)
+        max_parts = _max(call, "max-parts")
+        enc = _encoding_type(call)
+        page = await call.backend.list_parts(call.bucket, call.key, upload_id, marker, max_parts)
+        self._send(
+            call,
+            xml_output.list_parts_result(
+                call.bucket,
+                call.key,
+                upload_id,
+                page,
+                part_number_marker=marker,
+                max_parts=max_parts,
+                encoding_type=enc,
+            ),
+        )
+
+    async def _list_multipart_uploads(self, call: _Call) -> None:
+        assert call.backend is not None
+        q = call.query
+        prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
+        key_marker, upload_marker = q.get("key-marker", ""), q.get("upload-id-marker", "")
+        max_uploads = _max(call, "max-uploads")
+        enc = _encoding_type(call)
+        page = await call.backend.list_multipart_uploads(
+            call.bucket, prefix, delimiter, key_marker, upload_marker, max_uploads
+        )
+        self._send(
+            call,
+            xml_output.list_multipart_uploads_result(
+                call.bucket,
+                page,
+                prefix=prefix,
+                delimiter=delimiter,
+                key_marker=key_marker,
+                upload_id_marker=upload_marker,
+                max_uploads=max_uploads,
+                encoding_type=enc,
+            ),
+        )
