@@ -16,6 +16,7 @@ refused with InvalidArgument rather than aliased to another key.
 
 from __future__ import annotations
 
+from pachs3gw.proto.conventions import END_OF_STREAM_PATH
 from pachs3gw.s3 import errors
 
 FOLDER_MARKER = ".s3folder"
@@ -51,6 +52,10 @@ def check_key(key: str) -> None:
         raise errors.InvalidArgument("Object keys must not be empty.")
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise errors.KeyTooLongError(resource=key)
+    if "/" + key == END_OF_STREAM_PATH:
+        raise errors.InvalidArgument(
+            f"Object key {key!r} is reserved by the gateway.", resource=key
+        )
     parts = key.split("/")
     if key.endswith("/"):
         parts = parts[:-1]

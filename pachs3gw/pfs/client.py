@@ -25,6 +25,7 @@ from twisted.python.threadpool import ThreadPool
 from pachs3gw.pfs import errors
 from pachs3gw.pfs import refs
 from pachs3gw.proto import auth_v2_pb2 as auth
+from pachs3gw.proto.conventions import END_OF_STREAM_PATH
 from pachs3gw.proto import auth_v2_pb2_grpc as auth_grpc
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.proto import pfs_v2_pb2_grpc as pfs_grpc
@@ -193,7 +194,10 @@ class PfsClient:
         return self._deferred_from_future(future)
 
     def _deferred_from_future(self, future: grpc.Future) -> Deferred[Any]:
-        result: Deferred[Any] = Deferred(lambda d: future.cancel())
+        def cancel(_: Deferred[Any]) -> None:
+            future.cancel()
+
+        result: Deferred[Any] = Deferred(cancel)
 
         def deliver(done: grpc.Future) -> None:
             # grpc thread (or this thread if already done).
@@ -213,7 +217,7 @@ class PfsClient:
             except grpc.RpcError as e:
                 raise errors.from_rpc_error(e) from None
 
-        d = deferToThreadPool(self._reactor, self._pool, drain)  # type: ignore[arg-type]
+        d = deferToThreadPool(self._reactor, self._pool, drain)
         outer: Deferred[list[Any]] = Deferred(lambda _: call.cancel())
         d.addCallbacks(outer.callback, lambda f: None if outer.called else outer.errback(f))
         return outer
@@ -295,10 +299,10 @@ class PfsClient:
         )
 
     def inspect_commit(
-        self, commit: pfs.Commit, wait: int = pfs.COMMIT_STATE_UNKNOWN
+        self, commit: pfs.Commit, wait: pfs.CommitState = pfs.COMMIT_STATE_UNKNOWN
     ) -> Deferred[pfs.CommitInfo]:
         return self._unary(
-            self._pfs.InspectCommit, pfs.InspectCommitRequest(commit=commit, wait=wait)  # type: ignore[arg-type]
+            self._pfs.InspectCommit, pfs.InspectCommitRequest(commit=commit, wait=wait)
         )
 
     def list_commits(
@@ -322,7 +326,9 @@ class PfsClient:
         """Send one ModifyFile stream; the first request must be :func:`set_commit`.
 
         Addressed to a branch head that is finished, the server writes one new
-        commit atomically when the stream ends. If ``requests`` raises, the
+        commit atomically when the stream ends. The stream closes with the
+        :data:`~pachs3gw.proto.conventions.END_OF_STREAM_PATH` no-op, so the
+        embedded server knows it really ended. If ``requests`` raises, the
         call is cancelled and the Deferred fails with that exception.
         """
         failure_box: list[BaseException] = []
@@ -330,6 +336,7 @@ class PfsClient:
         def guarded() -> Iterator[pfs.ModifyFileRequest]:
             try:
                 yield from requests
+                yield delete_file(END_OF_STREAM_PATH)
             except Exception as e:
                 # Not GeneratorExit: grpc closing the iterator after the call
                 # ended (e.g. the server failed it) is not a request failure.

@@ -14,7 +14,7 @@ import logging
 import tarfile
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar, cast
 
 import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
@@ -35,6 +35,7 @@ from pachs3gw.pfsd._upload import Upload
 from pachs3gw.proto import auth_v2_pb2 as auth
 from pachs3gw.proto import auth_v2_pb2_grpc as auth_grpc
 from pachs3gw.proto import pfs_v2_pb2 as pfs
+from pachs3gw.proto.conventions import END_OF_STREAM_PATH
 from pachs3gw.proto import pfs_v2_pb2_grpc as pfs_grpc
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def unary(method: F) -> F:
                 raise
             _abort(context, e)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def streaming(method: F) -> F:
@@ -107,7 +108,7 @@ def streaming(method: F) -> F:
                 raise
             _abort(context, e)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _is_abort(e: Exception) -> bool:
@@ -158,7 +159,8 @@ def _ts(field: Any, seconds: Optional[float]) -> None:
 def _commit_info(store: Store, commit: CommitRec) -> pfs.CommitInfo:
     info = pfs.CommitInfo(
         commit=_commit_pb(commit),
-        origin=pfs.CommitOrigin(kind=commit.origin),
+        # The store keeps the OriginKind number (protobuf takes the int as is).
+        origin=pfs.CommitOrigin(kind=cast(pfs.OriginKind, commit.origin)),
         description=commit.description,
         error=commit.error,
         size_bytes_upper_bound=commit.size,
@@ -378,8 +380,14 @@ class PfsServicer(pfs_grpc.APIServicer):
             self.auth.check(context)
             target: Optional[CommitRef] = None
             upload = Upload(self.store)
+            finished_on_purpose = False
             for request in request_iterator:
                 kind = request.WhichOneof("body")
+                finished_on_purpose = (
+                    kind == "delete_file" and request.delete_file.path == END_OF_STREAM_PATH
+                )
+                if finished_on_purpose:
+                    continue
                 if kind == "set_commit":
                     ref = _commit_ref(request.set_commit)
                     if target is not None and ref != target:
@@ -414,8 +422,10 @@ class PfsServicer(pfs_grpc.APIServicer):
                 # cancelled only when its poller gets to the close event,
                 # milliseconds later. Give it that time (overlapped with the
                 # final fsyncs above) before making the commit visible.
+                # A client that ends with the end-of-stream marker has
+                # certainly finished: no need to wait.
                 settle = self.cancel_settle - (time.monotonic() - ended)
-                if settle > 0:
+                if settle > 0 and not finished_on_purpose:
                     terminated.wait(settle)
                 if terminated.is_set() or not context.is_active():
                     raise PfsError(grpc.StatusCode.CANCELLED, "ModifyFile cancelled")

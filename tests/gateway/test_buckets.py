@@ -102,3 +102,14 @@ def test_bucket_name_round_trips() -> None:
         assert bucket_name(ref.repo, ref.branch, ref.project) == name
     assert bucket_name("images", "master", "default") == "master.images"
     assert parse_bucket("master.images").label == "default/images@master"
+
+
+def test_the_end_of_stream_path_is_not_a_valid_key() -> None:
+    import pytest
+
+    from pachs3gw.gateway.keys import check_key
+    from pachs3gw.proto.conventions import END_OF_STREAM_PATH
+    from pachs3gw.s3 import errors
+
+    with pytest.raises(errors.InvalidArgument):
+        check_key(END_OF_STREAM_PATH.lstrip("/"))

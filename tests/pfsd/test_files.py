@@ -185,3 +185,18 @@ def test_get_file_tar(api) -> None:
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         assert tar.extractfile("t/b/c").read() == b"c" * 1000  # type: ignore[union-attr]
         assert tar.extractfile("t/a").read() == b"aaa"  # type: ignore[union-attr]
+
+
+def test_end_of_stream_marker_is_a_no_op_that_commits(api) -> None:
+    from pachs3gw.proto.conventions import END_OF_STREAM_PATH
+
+    name = new_repo(api)
+    head = refs.branch_head(name, "master")
+    api.ModifyFile(iter([
+        pfs_client.set_commit(head),
+        pfs_client.add_bytes("/kept", b"data"),
+        pfs_client.delete_file(END_OF_STREAM_PATH),
+    ]))
+    assert inspect(api, head, "/kept").size_bytes == 4
+    listed = [f.file.path for f in api.ListFile(pfs.ListFileRequest(file=refs.file(head, "/")))]
+    assert listed == ["/kept"]
