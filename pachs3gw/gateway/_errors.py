@@ -110,8 +110,11 @@ def s3_operation(
         )
 
         def translate(failure: Failure) -> Failure:
-            translated = to_s3_error(failure.value, context)
-            if translated is failure.value:
+            error = failure.value
+            if error is None:  # only a Failure made without an exception; an errback's has one
+                return failure
+            translated = to_s3_error(error, context)
+            if translated is error:
                 return failure
             return Failure(translated)
 

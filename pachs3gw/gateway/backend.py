@@ -134,10 +134,7 @@ class PfsBackend(MultipartMixin, VersionsMixin, BackendCore):
             repo_info = await self._client.inspect_repo(ref.pfs_repo())
         except pfs_errors.NotFound:
             return
-        remaining = list(repo_info.branches)
-        if not remaining:
-            remaining = await self._client.list_branches(ref.pfs_repo())
-        if not remaining:
+        if not repo_info.branches and not await self._client.list_branches(ref.pfs_repo()):
             await self._client.delete_repo(ref.pfs_repo())
 
     @s3_operation

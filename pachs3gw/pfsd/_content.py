@@ -44,7 +44,7 @@ class Content:
     content_id: Optional[int] = attrs.field(default=None, eq=False)
 
     def iter_extents(self) -> Iterator[tuple[bytes, int, int]]:
-        return EXTENT.iter_unpack(self.extents)  # type: ignore[return-value]
+        return EXTENT.iter_unpack(self.extents)
 
     def chunk_addresses(self) -> list[bytes]:
         return [e[0] for e in self.iter_extents()]

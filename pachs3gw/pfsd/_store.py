@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import attrs
 
@@ -120,6 +120,17 @@ class Edit:
     parts: list[Content] = attrs.Factory(list)
 
 
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT just made.
+
+    ``lastrowid`` is typed Optional because it is None before any INSERT;
+    after one into a rowid table it is always set.
+    """
+    rowid = cursor.lastrowid
+    assert rowid is not None
+    return rowid
+
+
 def clean_path(path: str) -> str:
     """pachd's CleanPath: absolute, no '.', '..' or duplicate or trailing slashes."""
     if "\x00" in path or _scan.TOP in path:
@@ -151,7 +162,7 @@ class Store:
         self._lineages: dict[int, tuple[Optional[int], Optional[int]]] = {}
         self._commit_finished = threading.Condition()
         self._gc_wanted = threading.Event()
-        self._closed = False
+        self._closed = threading.Event()
         db = self._db()
         db.executescript(SCHEMA)
         with self._write() as db:
@@ -210,7 +221,7 @@ class Store:
             db.execute("COMMIT")
 
     def close(self) -> None:
-        self._closed = True
+        self._closed.set()
         self._gc_wanted.set()
         self._gc_thread.join(timeout=10)
         self.chunks.close()
@@ -301,7 +312,7 @@ class Store:
         """The repo, its branch names and the size of its biggest branch head."""
         with self._read() as db:
             repo = self._repo(db, project, name)
-            return (repo,) + self._repo_summary(db, repo)  # type: ignore[return-value]
+            return (repo,) + self._repo_summary(db, repo)
 
     def _repo_summary(self, db: sqlite3.Connection, repo: RepoRec) -> tuple[list[str], int]:
         rows = db.execute(
@@ -325,7 +336,7 @@ class Store:
                 if type_ and repo.type != type_:
                     continue
                 result.append((repo,) + self._repo_summary(db, repo))
-            return result  # type: ignore[return-value]
+            return result
 
     def delete_repo(self, project: str, name: str, force: bool) -> None:
         with self._write() as db:
@@ -438,8 +449,8 @@ class Store:
             name=name,
             head=self._commit_by_id(db, repo, head) if head else None,
             created=created,
-            provenance=[tuple(r) for r in prov],  # type: ignore[misc]
-            subvenance=[tuple(r) for r in sub],  # type: ignore[misc]
+            provenance=[tuple(r) for r in prov],
+            subvenance=[tuple(r) for r in sub],
         )
 
     def list_branches(self, project: str, repo_name: str, reverse: bool) -> list[BranchRec]:
@@ -495,7 +506,7 @@ class Store:
         " finished, size, error"
     )
 
-    def _commit_rec(self, repo: RepoRec, row: tuple) -> CommitRec:  # type: ignore[type-arg]
+    def _commit_rec(self, repo: RepoRec, row: tuple[Any, ...]) -> CommitRec:
         return CommitRec(row[0], row[1], repo, *row[3:])
 
     def _commit_by_id(self, db: sqlite3.Connection, repo: RepoRec, commit_id: str) -> CommitRec:
@@ -576,16 +587,16 @@ class Store:
             if taken is None:
                 lineage = parent.lineage
             else:
-                lineage = db.execute(
+                lineage = _inserted_id(db.execute(
                     "INSERT INTO lineages(repo, base_lineage, base_depth) VALUES (?,?,?)",
                     (repo.id, parent.lineage, parent.depth),
-                ).lastrowid
+                ))
         else:
             depth = 1
-            lineage = db.execute(
+            lineage = _inserted_id(db.execute(
                 "INSERT INTO lineages(repo, base_lineage, base_depth) VALUES (?, NULL, NULL)",
                 (repo.id,),
-            ).lastrowid
+            ))
         now = time.time()
         commit_id = uuid.uuid4().hex
         cur = db.execute(
@@ -610,7 +621,7 @@ class Store:
                 "UPDATE branches SET head=? WHERE repo=? AND name=?", (commit_id, repo.id, branch)
             )
         return CommitRec(
-            cur.lastrowid, commit_id, repo, lineage, depth, parent.id if parent else None,  # type: ignore[arg-type]
+            _inserted_id(cur), commit_id, repo, lineage, depth, parent.id if parent else None,
             branch, origin, description, now, now if finished else None,
             parent.size if parent else 0, "",
         )
@@ -675,7 +686,7 @@ class Store:
             db.execute("UPDATE commits SET size=? WHERE id=?", (parent_size, commit.id))
         self._gc_wanted.set()
 
-    def inspect_commit(self, ref: CommitRef, wait_finished: bool = False, is_active: Optional[callable] = None) -> CommitRec:  # type: ignore[valid-type]
+    def inspect_commit(self, ref: CommitRef, wait_finished: bool = False, is_active: Optional[Callable[[], bool]] = None) -> CommitRec:
         while True:
             commit = self.resolve(ref)
             if not wait_finished or commit.finished is not None:
@@ -743,16 +754,16 @@ class Store:
             # chunks were protected by the upload's lease meanwhile).
             if db.execute("SELECT 1 FROM contents WHERE id=?", (content.content_id,)).fetchone():
                 return content.content_id
-        content_id = db.execute(
+        content_id = _inserted_id(db.execute(
             "INSERT INTO contents(size, hash, extents, blocks, refs) VALUES (?,?,?,?,0)",
             (content.size, content.hash, content.extents, content.blocks),
-        ).lastrowid
+        ))
         counts = Counter(content.chunk_addresses())
         db.executemany("INSERT OR IGNORE INTO chunks VALUES (?, 0)", [(a,) for a in counts])
         db.executemany(
             "UPDATE chunks SET refs=refs+? WHERE address=?", [(n, a) for a, n in counts.items()]
         )
-        return content_id  # type: ignore[return-value]
+        return content_id
 
     def _decref(self, db: sqlite3.Connection, content_id: int, n: int = 1) -> None:
         db.execute("UPDATE contents SET refs=refs-? WHERE id=?", (n, content_id))
@@ -918,7 +929,7 @@ class Store:
         """Delete every chunk no content refers to; returns how many went."""
         db = self._db()
         freed = 0
-        while not self._closed:
+        while not self._closed.is_set():
             rows = db.execute("SELECT address FROM chunks WHERE refs=0 LIMIT 500").fetchall()
             if not rows:
                 break
@@ -935,16 +946,16 @@ class Store:
         """At start-up: chunk files without a metadata row (a crashed upload's)."""
         db = self._db()
         for address in self.chunks.all_addresses():
-            if self._closed:
+            if self._closed.is_set():
                 return
             if db.execute("SELECT 1 FROM chunks WHERE address=?", (address,)).fetchone() is None:
                 self.chunks.collect(address, self._unreferenced)
 
     def _gc_loop(self) -> None:
-        while not self._closed:
+        while not self._closed.is_set():
             self._gc_wanted.wait()
             self._gc_wanted.clear()
-            if self._closed:
+            if self._closed.is_set():
                 break
             try:
                 if self._sweep_orphans:

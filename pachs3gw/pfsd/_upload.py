@@ -18,7 +18,7 @@ import hashlib
 import struct
 from collections import deque
 from concurrent.futures import Future
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from pachs3gw.pfsd import _content
 from pachs3gw.pfsd._chunks import CHUNK_SIZE
@@ -50,7 +50,8 @@ class _Pending:
 
     def __init__(self) -> None:
         self.hasher = BlockHasher()
-        self.pieces: list[list] = []  # type: ignore[type-arg]
+        #: ``[pack, offset, length]``, mutable: a piece grows while it stays contiguous.
+        self.pieces: list[list[Any]] = []
         self.size = 0
 
     def content(self) -> Content:
@@ -95,6 +96,7 @@ class Upload:
                 raise _invalid_path(path)
             self._current = _Pending()
             self._current_path = path
+            # A _Pending until finish() turns it into the Content that Edit.parts holds.
             self._edit(path).parts.append(self._current)  # type: ignore[arg-type]
         if data:
             self._feed(self._current, data)
@@ -199,7 +201,7 @@ class Upload:
             self._writes.popleft().result()
         for edit in self._edits.values():
             edit.parts = [
-                p.content() if isinstance(p, _Pending) else p for p in edit.parts  # type: ignore[misc]
+                p.content() if isinstance(p, _Pending) else p for p in edit.parts
             ]
         return self._edits, sorted(self._deleted_dirs)
 
