@@ -249,8 +249,8 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps):
         # Headers set for a success response that never happened must go.
         for name in (b"etag", b"last-modified", b"x-amz-version-id", b"content-range"):
             request.responseHeaders.removeHeader(name)
-        for name, value in error.headers.items():
-            request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
+        for header, value in error.headers.items():
+            request.setHeader(header.encode("latin-1"), value.encode("latin-1"))
         request.setHeader(b"content-type", b"application/xml")
         request.setHeader(b"content-length", b"%d" % len(body))
         if request.method != b"HEAD":

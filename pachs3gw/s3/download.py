@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
-from twisted.web.iweb import IRequest
+from twisted.web.http import Request
 from twisted.internet.interfaces import IPushProducer, IReactorFromThreads
 from zope.interface import implementer
 
@@ -48,7 +48,7 @@ class ObjectProducer:
     reactor: IReactorFromThreads
     pool: ThreadPool
     reader: IObjectReader
-    request: IRequest
+    request: Request
     offset: int
     length: int
     max_in_flight: int = 4
@@ -64,7 +64,7 @@ class ObjectProducer:
     def start(self) -> Deferred[int]:
         """*Reactor thread.* Register as the request's producer and stream."""
         self.request.registerProducer(self, True)
-        d = deferToThreadPool(self.reactor, self.pool, self._run)  # type: ignore[arg-type]
+        d = deferToThreadPool(self.reactor, self.pool, self._run)
 
         def finished(_: None) -> int:
             self._unregister()
@@ -83,7 +83,7 @@ class ObjectProducer:
         return d.addCallbacks(finished, failed)
 
     def _unregister(self) -> None:
-        if not getattr(self.request, "disconnected", False) and self.request.producer is self:  # type: ignore[attr-defined]
+        if not getattr(self.request, "disconnected", False) and self.request.producer is self:
             self.request.unregisterProducer()
 
     # IPushProducer, reactor thread ---------------------------------------------

@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import io
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, cast
 from urllib.parse import parse_qs
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IPushProducer, ITCPTransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
@@ -103,7 +103,7 @@ class StreamingRequest(server.Request):
         self.disconnected = False
         self._expect_continue = False
         self._continue_sent = False
-        self._expect_headers: list[bytes] | None = None
+        self._expect_headers: Sequence[bytes] | None = None
         self._dispatch_call: Any = None
         self._dispatched = False
         self._paused_transport = False
@@ -118,7 +118,8 @@ class StreamingRequest(server.Request):
     def gotLength(self, length: int | None) -> None:
         """Headers are in: set up the streaming body and schedule the dispatch."""
         channel = self.channel
-        site = channel.site
+        # Site.buildProtocol sets it; Twisted's HTTPChannel doesn't declare it.
+        site = channel.site  # type: ignore[attr-defined]
         self._reactor = site.reactor
         # Not spooled: the body goes to self.body.
         self.content = io.BytesIO()
@@ -127,7 +128,7 @@ class StreamingRequest(server.Request):
         self.uri = channel._path
         self.clientproto = channel._version
         self.path, _, query = self.uri.partition(b"?")
-        self.args = parse_qs(query, 1) if query else {}
+        self.args = parse_qs(query, keep_blank_values=True) if query else {}
 
         # HTTPChannel.allHeadersReceived sends 100 Continue right after this
         # method returns if it still sees the Expect header.  Hide it; it is
@@ -195,6 +196,7 @@ class StreamingRequest(server.Request):
             and not self.disconnected
             and self.body is not None
             and not self.body.complete
+            and self.channel.transport is not None
         ):
             self._continue_sent = True
             self.channel.transport.write(_CONTINUE)
@@ -281,7 +283,8 @@ class StreamingRequest(server.Request):
     def abort_connection(self) -> None:
         """Drop the connection: the response can't be completed (error after headers)."""
         if self.channel is not None and self.channel.transport is not None:
-            self.channel.transport.abortConnection()
+            # HTTP is served over TCP (or TLS over TCP): ITCPTransport has abortConnection.
+            cast(ITCPTransport, self.channel.transport).abortConnection()
 
     def when_disconnected(self) -> Deferred[None]:
         """A Deferred that fires (never fails) once the connection is gone or the request done."""

@@ -84,7 +84,7 @@ def _parse(body: bytes, root_name: str) -> ET.Element:
 
 def _local(el: ET.Element) -> str | None:
     """The tag without the S3 namespace; ``None`` for any other namespace."""
-    tag = el.tag
+    tag: object = el.tag  # a comment's or processing instruction's tag is a function
     if not isinstance(tag, str):
         return None
     if tag.startswith("{"):
