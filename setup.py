@@ -33,6 +33,13 @@ setup(
             "minio>=7.2",
             "treq>=23.11",
             "pytest-timeout>=2.3",
+            # tests/test_typecheck.py; mypy pinned so a new release's checks
+            # don't break the build (mypy-zope supports a narrow mypy range).
+            "mypy==2.4.1",
+            "mypy-zope>=1.0.17",
+            "types-protobuf>=7.35,<8",
+            "types-grpcio>=1.85,<2",
+            "types-defusedxml>=0.7",
         ],
     },
     entry_points={},
