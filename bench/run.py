@@ -47,7 +47,7 @@ def params(args: argparse.Namespace) -> dict[str, Any]:
     else:
         p = dict(big_mib=1024, big_reps=3, small_reps=3, small_secs=2.0, small_conc=16,
                  list_keys=100_000, growth_at=1000, probe=200, list_reps=3, page_reps=7,
-                 fill_budget=60.0, phase_budget=20.0)
+                 fill_budget=50.0, phase_budget=20.0)
     for k in ("big_mib", "big_reps", "small_reps", "small_secs", "list_keys", "fill_budget",
               "phase_budget"):
         v = getattr(args, k, None)
@@ -150,6 +150,8 @@ def parse_wrk(out: str) -> dict[str, Any]:
     if not m:
         return {"error": out.strip()[-200:]}
     r["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    r["requests"] = int(m.group(1)) if m else 0
     for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
         m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         if m:
@@ -430,10 +432,11 @@ class Bench:
 
         def repeat(label: str, one: Callable[[], float]) -> None:
             vals = []
-            t_start = time.perf_counter()
             for i in range(reps):
+                t_rep = time.perf_counter()
                 vals.append(one())
-                if i + 1 < reps and time.perf_counter() - t_start > budget:
+                # fewer repetitions only for a server so slow that one takes over the budget
+                if i + 1 < reps and time.perf_counter() - t_rep > budget:
                     break
             res[label] = summarize(vals) | {"unit": "MB/s", "bytes": size}
             self.log(f"  {label}: {res[label]['median']:.1f} MB/s ({len(vals)} reps)")
@@ -556,7 +559,7 @@ class Bench:
                                 "-s", str(script), f"http://{host}"],
                                capture_output=True, text=True, timeout=secs + 60)
             runs.append(parse_wrk(r.stdout + r.stderr))
-        ok = [r for r in runs if "rps" in r and not r.get("non2xx")]
+        ok = [r for r in runs if "rps" in r and r.get("non2xx", 0) <= r.get("requests", 0) // 100]
         if not ok:
             res["wrk_get"] = {"na": str(runs[0].get("error") or f"non-2xx: {runs[0].get('non2xx')}")[:200]}
             return
@@ -574,7 +577,8 @@ class Bench:
         conn = self.conn(server)
         deadline = time.perf_counter() + self.p["fill_budget"]
         filled = 0
-        fill_stats = []
+        fill_stats: list[dict[str, Any]] = []
+        fill_errors: list[int] = []
 
         def fill(upto: int) -> None:
             nonlocal filled
@@ -587,8 +591,10 @@ class Bench:
                                 **conn)
                 if "error" in r:
                     raise RuntimeError(r["error"])
-                if r["errors"]:
+                # a few failed PUTs (e.g. rclone's 500 on racing mkdirs) are counted, not hidden
+                if r["errors"] > max(10, r["issued"] // 100):
                     raise RuntimeError(f"{r['errors']} failed PUTs: {r['first_error']}")
+                fill_errors.append(r["errors"])
                 filled += r["issued"]
                 fill_stats.append(r)
 
@@ -614,7 +620,9 @@ class Bench:
             filled += res.get("growth_last", {}).get("ops", 0) + res.get("growth_last", {}).get("errors", 0)
             ops = sum(r["ops"] for r in fill_stats)
             secs = sum(r["elapsed"] for r in fill_stats)
-            res["fill"] = {"keys": filled, "target": N + probe, "rps": ops / secs if secs else 0.0,
+            res["fill"] = {"keys": filled, "target": N + probe, "errors": sum(fill_errors),
+                           "first_error": next((r["first_error"] for r in fill_stats if r.get("first_error")), None),
+                           "rps": ops / secs if secs else 0.0,
                            "secs": round(secs, 1)}
             self.log(f"  fill: {filled} keys at {res['fill']['rps']:.0f} PUT/s")
             if filled < N + probe:
@@ -745,6 +753,8 @@ def value(res: dict[str, Any], path: str, kind: str, planned: int = 1) -> tuple[
     if kind == "fill":
         v = node["rps"]
         note = f" ({node['keys']:,} keys)" if node["keys"] < node["target"] else ""
+        if node.get("errors"):
+            note += f" ({node['errors']} failed)"
         return v, f"{v:,.0f}{note}"
     if kind == "page":
         if "error" in node:
@@ -858,7 +868,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--small-secs", type=float, dest="small_secs")
     ap.add_argument("--list-keys", type=int, dest="list_keys")
     ap.add_argument("--fill-budget", type=float, dest="fill_budget",
-                    help="seconds per server to create the listing keys (default 60)")
+                    help="seconds per server to create the listing keys (default 60 quick, 50 full)")
     ap.add_argument("--phase-budget", type=float, dest="phase_budget",
                     help="seconds after which a big transfer or listing stops repeating")
     ap.add_argument("--render", metavar="JSON", help="print the table of a saved result and exit")
