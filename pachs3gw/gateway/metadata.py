@@ -35,6 +35,15 @@ index range of the page's keys returns them all (``hex(UTF-8 key)`` sorts
 like the key's bytes, and ``/`` below every hex digit), instead of one read
 per key. The walk is capped (a key overwritten many times leaves one index
 entry per content); past the cap, the remaining keys are read one by one.
+
+Writes are group-committed: at most one metadata ModifyFile is in flight.
+The first :meth:`MetadataStore.put` goes out at once (no timer); puts that
+arrive meanwhile queue, and when the commit finishes the queued ones go out
+together in ONE ModifyFile (bounded by :data:`MAX_BATCH_ENTRIES` and
+:data:`MAX_BATCH_BYTES`; one put is never split). Each caller is released
+when the commit holding its entries has finished, so "data commit first,
+metadata second" holds per request. A batch only joins puts made with the
+same Pachyderm token (records are written with the caller's token).
 """
 
 from __future__ import annotations
@@ -47,7 +56,8 @@ import mimetypes
 from typing import Any, Iterable, Sequence
 
 import attrs
-from twisted.internet.defer import DeferredSemaphore, gatherResults
+from twisted.internet.defer import Deferred, DeferredSemaphore, ensureDeferred, gatherResults
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from pachs3gw.gateway._pfsutil import ensure_repo, read_bytes
@@ -63,6 +73,9 @@ log = logging.getLogger(__name__)
 META_REPO = "_s3gateway_meta_"
 META_BRANCH = "master"
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+#: Bounds of one group commit of metadata (a single put is never split).
+MAX_BATCH_ENTRIES = 1000
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 
 @attrs.frozen
@@ -134,6 +147,30 @@ def index_path(project: str, repo: str, key: str, pfs_hash: bytes, etag: str) ->
     return f"{index_dir(project, repo)}{key.encode('utf-8').hex()}/{pfs_hash.hex()}.{etag}"
 
 
+@attrs.frozen
+class _Entry:
+    """One record write, prepared (serialised) when :meth:`MetadataStore.put` is called."""
+
+    rid: str
+    record: Record
+    path: str
+    data: bytes
+    index: str
+
+
+@attrs.define(eq=False)
+class _PendingPut:
+    """One :meth:`MetadataStore.put` call waiting for the commit that holds it."""
+
+    client: PfsClient
+    entries: list[_Entry]
+    size: int
+    waiter: Deferred[None]
+
+    def paths(self) -> set[str]:
+        return {e.path for e in self.entries}
+
+
 class MetadataStore:
     """Records in ``_s3gateway_meta_`` with an LRU in front.
 
@@ -141,7 +178,8 @@ class MetadataStore:
     point); each call takes the caller's :class:`PfsClient`, so records are
     read and written with the caller's token.
 
-    Threads: every method is called on the reactor thread.
+    Threads: every method is called on the reactor thread. The write queue
+    (group commit, see the module doc) relies on it: it has no lock.
     """
 
     def __init__(
@@ -159,7 +197,12 @@ class MetadataStore:
         #: ETags only, as learnt from the index by listings.
         self._etags: collections.OrderedDict[str, str | None] = collections.OrderedDict()
         self._repo_ready = False
+        #: Puts waiting for the metadata commit in flight to finish (oldest first).
+        self._queue: collections.deque[_PendingPut] = collections.deque()
+        #: A metadata commit is in flight (the writer loop runs).
+        self._writing = False
         #: Counters for tests and benchmarks.
+        self.commits = 0
         self.fetches = 0
         self.index_walks = 0
         self.hits = 0
@@ -332,35 +375,142 @@ class MetadataStore:
     ) -> None:
         """Store records for ``(key, pfs_hash, record)`` in ONE metadata commit.
 
-        Failures are logged, not raised: the data commit already happened.
+        Returns when that commit has finished. The commit may also carry
+        other callers' records (group commit, see the module doc); with no
+        metadata commit in flight it goes out at once. Failures are logged,
+        not raised: the data commit already happened. Cancelling the call
+        only stops waiting: the queued records are still written.
         """
-        entries = list(entries)
-        if not entries:
+        prepared = [self._prepare(project, repo, *entry) for entry in entries]
+        if not prepared:
             return
+        waiter: Deferred[None] = Deferred()
+        size = sum(len(e.data) + len(e.path) + len(e.index) for e in prepared)
+        self._queue.append(_PendingPut(client, prepared, size, waiter))
+        if not self._writing:
+            self._send_next()
+        await waiter
+
+    @staticmethod
+    def _prepare(project: str, repo: str, key: str, pfs_hash: bytes, record: Record) -> _Entry:
+        rid = record_id(project, repo, key, pfs_hash)
+        return _Entry(
+            rid=rid,
+            record=record,
+            path=record_path(rid),
+            data=record.to_json(pfs_hash.hex()),
+            index=index_path(project, repo, key, pfs_hash, record.etag),
+        )
+
+    def _send_next(self) -> None:
+        """Send the next batch from the (non-empty) queue as one commit."""
+        self._writing = True
+        batch = self._take_batch()
+        d = ensureDeferred(self._commit(batch))
+        d.addCallback(self._committed, batch)
+        d.addErrback(self._writer_failed, batch)
+
+    def _writer_failed(self, failure: Failure, batch: list[_PendingPut]) -> None:
+        """A bug in the writer loop: log it, release the batch, let the next put restart it."""
+        log.error("metadata writer failed: %s", failure.getTraceback())
+        self._writing = False
+        for pending in batch:
+            if not pending.waiter.called:
+                pending.waiter.errback(failure)
+
+    def _committed(self, outcome: BaseException | None, batch: list[_PendingPut]) -> None:
+        """A commit finished: send the next batch, then release this one's callers.
+
+        The next commit starts before the callers resume, and with nothing
+        queued ``_writing`` is cleared first, so a put made from a released
+        caller goes out at once instead of waiting for a turn of this loop.
+        """
+        if self._queue:
+            self._send_next()
+        else:
+            self._writing = False
+        for pending in batch:
+            if pending.waiter.called:  # the caller cancelled its wait
+                continue
+            if outcome is None:
+                pending.waiter.callback(None)
+            else:
+                pending.waiter.errback(Failure(outcome, type(outcome), outcome.__traceback__))
+
+    def _take_batch(self) -> list[_PendingPut]:
+        """The oldest put, plus the queued ones that can join its commit.
+
+        A put joins if it has the same token and the batch stays within the
+        bounds. A put left in the queue blocks later ones that write the same
+        record paths, so writes to one record still commit in call order.
+        """
+        first = self._queue.popleft()
+        batch = [first]
+        count, size = len(first.entries), first.size
+        token = first.client.token
+        kept: list[_PendingPut] = []
+        blocked: set[str] = set()
+        full = False
+        for pending in self._queue:
+            paths = pending.paths()
+            if full or pending.client.token != token or not blocked.isdisjoint(paths):
+                kept.append(pending)
+                blocked |= paths
+                continue
+            too_many = count + len(pending.entries) > MAX_BATCH_ENTRIES
+            if too_many or size + pending.size > MAX_BATCH_BYTES:
+                full = True
+                kept.append(pending)
+                continue
+            batch.append(pending)
+            count += len(pending.entries)
+            size += pending.size
+        self._queue = collections.deque(kept)
+        return batch
+
+    async def _commit(self, batch: list[_PendingPut]) -> BaseException | None:
+        """Write a batch in one ModifyFile; what its callers get (never raises).
+
+        Several entries for one record path: the last one is written (and
+        cached). A PFS failure is logged and drops the batch's cache entries
+        (the callers return normally, as the data commit happened); any
+        other failure is returned (not raised, not a Failure: a Deferred would
+        take it for an error), for every caller of the batch.
+        """
+        client = batch[0].client
+        entries = [e for pending in batch for e in pending.entries]
+        last = {e.path: e for e in entries}
         requests = [pfs_client.set_commit(refs.branch_head(META_REPO, META_BRANCH))]
-        written = []
-        for key, pfs_hash, record in entries:
-            rid = record_id(project, repo, key, pfs_hash)
-            path = record_path(rid)
-            requests.append(pfs_client.delete_file(path))
-            requests.append(pfs_client.add_bytes(path, record.to_json(pfs_hash.hex())))
-            entry = index_path(project, repo, key, pfs_hash, record.etag)
-            requests.append(pfs_client.delete_file(entry))
-            requests.append(pfs_client.add_empty(entry))
-            written.append((rid, record))
+        indexed: set[str] = set()
+        for e in entries:
+            if last[e.path] is e:
+                requests.append(pfs_client.delete_file(e.path))
+                requests.append(pfs_client.add_bytes(e.path, e.data))
+            if e.index not in indexed:
+                indexed.add(e.index)
+                requests.append(pfs_client.delete_file(e.index))
+                requests.append(pfs_client.add_empty(e.index))
+        failure: BaseException | None = None
         try:
             if not self._repo_ready:
                 await ensure_repo(client, META_REPO, META_BRANCH)
                 self._repo_ready = True
+            self.commits += 1
             await client.modify_file(requests)
         except pfs_errors.PfsError as e:
-            log.warning("metadata write failed (objects keep PFS-hash ETags): %s", e)
+            log.warning(
+                "metadata write failed (objects keep PFS-hash ETags; %d record(s)): %s",
+                len(last),
+                e,
+            )
             self._repo_ready = False
-            for rid, _ in written:
-                self._cache.pop(rid, None)
-                self._etags.pop(rid, None)
-            return
-        for rid, record in written:
-            self._remember(rid, record)
-            self._etags.pop(rid, None)
-
+            for entry in entries:
+                self._cache.pop(entry.rid, None)
+                self._etags.pop(entry.rid, None)
+        except Exception as e:
+            failure = e
+        else:
+            for entry in entries:
+                self._remember(entry.rid, entry.record)
+                self._etags.pop(entry.rid, None)
+        return failure
