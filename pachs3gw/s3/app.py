@@ -212,6 +212,11 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps):
             # With Pachyderm auth the access key is a token: log a digest.
             stats.access_key = "sha256:" + hashlib.sha256(creds.access_key.encode()).hexdigest()[:12]
         secret = await self._auth.secret_for(creds.access_key)
+        if not self._auth.enabled:
+            # Asking for the secret taught the authenticator that the backend
+            # has no auth after all (it may have been unreachable at start-up).
+            call.backend = self._backends.backend_for(None)
+            return
         call.chunk_verifier = signing.verify(signed, creds, secret)
         call.backend = self._backends.backend_for(creds.access_key)
 

@@ -198,3 +198,26 @@ async def test_auth_off_accepts_any_signature_but_still_checks_payload(s3h: S3Ha
     r = await s3h.request("PUT", "/bucket/k", b"data", {"Authorization": "garbage"})
     assert r.status == 200
     assert s3h.backend.access_keys[-1] is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_backend_found_without_auth_while_asking_lets_the_request_through(
+    s3h_auth: S3Harness,
+) -> None:
+    """Fail-closed start (backend unreachable at probe time), then WhoAmI says auth is off."""
+    from twisted.internet.defer import succeed
+
+    auth = s3h_auth.auth
+
+    def learns_auth_is_off(access_key: str):  # type: ignore[no-untyped-def]
+        auth.enabled = False
+        return succeed(access_key)
+
+    auth.secret_for = learns_auth_is_off  # type: ignore[method-assign]
+
+    def go() -> bytes:
+        c = s3h_auth.boto()
+        c.create_bucket(Bucket="bucket")
+        return c.list_buckets()["Buckets"][0]["Name"].encode()
+
+    assert await s3h_auth.in_thread(go) == b"bucket"
