@@ -68,8 +68,7 @@ class Tree:
         """The children of a directory (or the file itself), after marker ``after``."""
         found = self.inspect(path)
         if not found.is_dir:
-            if not after or (found.path < after if reverse else found.path > after):
-                yield found
+            yield from _file_after(found, after, reverse)
             return
         prefix = found.path
         lo, hi = _bounds(prefix, dir_upper(prefix), after, reverse, skip_dir_contents=True)
@@ -91,8 +90,7 @@ class Tree:
         """Every file and directory under ``path`` (itself included), depth first."""
         found = self.inspect(path)
         if not found.is_dir:
-            if not after or (found.path < after if reverse else found.path > after):
-                yield found
+            yield from _file_after(found, after, reverse)
             return
         prefix = found.path
         lo, hi = _bounds(prefix, dir_upper(prefix), after, reverse, skip_dir_contents=False)
@@ -226,3 +224,9 @@ def _compile_glob(pattern: str) -> re.Pattern[str]:
         return re.compile("".join(out), re.DOTALL)
     except re.error as e:
         raise _errors.unknown(f"invalid glob pattern {pattern!r}: {e}") from None
+
+
+def _file_after(found: FileRec, after: str, reverse: bool) -> Iterator[FileRec]:
+    """A listing of a path that names a file: the file itself, if past the marker."""
+    if not after or (found.path < after if reverse else found.path > after):
+        yield found
