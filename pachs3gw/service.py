@@ -52,8 +52,13 @@ class GatewayConfig:
     #: ``host:port`` of pachd; None starts the embedded server in ``data_dir``.
     pachd: str | None = None
     threads: int = 16
-    #: ``child``: supervised process on a unix socket; ``inprocess``: same process.
-    embedded: str = "child"
+    #: ``inprocess``: the store runs in this process and the gateway calls it
+    #: through an in-process channel; ``child``: a supervised process on a
+    #: unix socket, called over gRPC.
+    embedded: str = "inprocess"
+    #: Where the in-process store also serves gRPC for Pachyderm's own tools
+    #: (``unix:PATH`` or ``HOST:PORT``); None: ``unix:DATA_DIR/pfsd.sock``.
+    pfs_listen: str | None = None
     auth_tokens: str | None = None
     #: Deadline of PFS metadata calls, seconds (uploads/downloads have none).
     pfs_timeout: float = 30.0
@@ -145,19 +150,23 @@ class GatewayService(MultiService):
             )
             monitor.setServiceParent(self)
 
-    def _backend_target(self) -> str:
+    def _open_channel(self) -> tuple[grpc.Channel, str]:
+        """The channel to PFS, and what it reaches (for the log)."""
         if self.config.pachd is not None:
-            return self.config.pachd
+            return open_channel(self.config.pachd), self.config.pachd
         if self.config.embedded == "child":
-            return "unix:" + embedded_socket(self.config.data_dir)
-        from pachs3gw.pfsd import read_tokens, start_server
+            target = "unix:" + embedded_socket(self.config.data_dir)
+            return open_channel(target), target
+        from pachs3gw.pfs.inprocess import InProcessChannel
+        from pachs3gw.pfsd import NON_BLOCKING_METHODS, read_tokens, start_server
 
         os.makedirs(self.config.data_dir, exist_ok=True)
         tokens = read_tokens(self.config.auth_tokens) if self.config.auth_tokens else None
-        self._in_process_server, address = start_server(
-            self.config.data_dir, "unix:" + embedded_socket(self.config.data_dir), tokens
-        )
-        return str(address)
+        listen = self.config.pfs_listen or "unix:" + embedded_socket(self.config.data_dir)
+        self._in_process_server = start_server(self.config.data_dir, listen, tokens)
+        channel = InProcessChannel(inline=NON_BLOCKING_METHODS)
+        self._in_process_server.serve_on(channel.server)
+        return channel, f"in-process store {self.config.data_dir} (gRPC for Pachyderm's tools on {self._in_process_server.address})"
 
     def startService(self) -> None:
         super().startService()
@@ -165,8 +174,7 @@ class GatewayService(MultiService):
 
     @inlineCallbacks
     def _start(self) -> Any:
-        target = self._backend_target()
-        self.channel = open_channel(target)
+        self.channel, target = self._open_channel()
         yield self._wait_for_backend(self.channel)
         client = PfsClient(self.channel, self._reactor, self.pool, timeout=self.config.pfs_timeout)
         server, authenticator = _s3_server(self._reactor, client, self.pool)

@@ -30,7 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "data-dir": None,  # computed: default_data_dir()
     "pachd": None,
     "threads": 16,
-    "embedded": "child",
+    "embedded": "inprocess",
+    "pfs-listen": None,
     "auth-tokens": None,
     "pfs-timeout": 30.0,
 }
@@ -45,7 +46,12 @@ class Options(usage.Options):
         ["pachd", None, None, "HOST:PORT of a Pachyderm cluster; no embedded server then."],
         ["config", "c", None, "INI file with a [pachs3gw] section (tap.conf)."],
         ["threads", "t", None, "Worker threads for streaming bodies (default 16)."],
-        ["embedded", None, None, "How to run the embedded server: child (default) or inprocess."],
+        ["embedded", None, None,
+         "How to run the embedded server: inprocess (default: in this process, no gRPC hop) "
+         "or child (a supervised process, called over gRPC)."],
+        ["pfs-listen", None, None,
+         "In-process store: where it also serves PFS gRPC for Pachyderm's tools "
+         "(unix:PATH or HOST:PORT; default unix:DATA_DIR/pfsd.sock)."],
         ["auth-tokens", None, None, "Embedded server: file of 'token username' lines; turns auth on."],
         ["pfs-timeout", None, None, "Seconds to wait for a PFS metadata call before 503 (default 30)."],
     ]
@@ -87,6 +93,7 @@ class Options(usage.Options):
             pachd=self["pachd"],
             threads=self["threads"],
             embedded=self["embedded"],
+            pfs_listen=self["pfs-listen"],
             auth_tokens=self["auth-tokens"],
             pfs_timeout=self["pfs-timeout"],
         )

@@ -22,7 +22,7 @@ def test_defaults():
     assert options["data-dir"] == default_data_dir()
     assert options["pachd"] is None
     assert options["threads"] == 16
-    assert options["embedded"] == "child"
+    assert options["embedded"] == "inprocess"
 
 
 def test_a_bare_port_number_becomes_a_tcp_endpoint():

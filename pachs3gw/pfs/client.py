@@ -198,6 +198,10 @@ class PfsClient:
             future.cancel()
 
         result: Deferred[Any] = Deferred(cancel)
+        if future.done():
+            # Answered on this thread (an in-process read): no hop back.
+            _fire(result, future)
+            return result
 
         def deliver(done: grpc.Future) -> None:
             # grpc thread (or this thread if already done).

@@ -11,7 +11,20 @@ As a child process: ``python -m pachs3gw.pfsd --listen 127.0.0.1:0 --data-dir DI
 prints ``LISTENING <address>`` once it accepts calls.
 """
 
-from pachs3gw.pfsd._server import MAX_MESSAGE_BYTES, PfsServer, read_tokens, start_server
+from pachs3gw.pfsd._server import (
+    MAX_MESSAGE_BYTES,
+    NON_BLOCKING_METHODS,
+    PfsServer,
+    read_tokens,
+    start_server,
+)
 from pachs3gw.pfsd._store import Store
 
-__all__ = ["MAX_MESSAGE_BYTES", "PfsServer", "Store", "read_tokens", "start_server"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "NON_BLOCKING_METHODS",
+    "PfsServer",
+    "Store",
+    "read_tokens",
+    "start_server",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent import futures
-from typing import Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import grpc
 
@@ -26,6 +26,34 @@ SERVER_OPTIONS = [
 ]
 
 
+#: Unary methods that only read the store and never wait: an in-process
+#: channel may run them on the caller's thread (readers never wait for
+#: writers: WAL mode, one connection per thread).
+NON_BLOCKING_METHODS = frozenset(
+    {
+        "/pfs_v2.API/InspectFile",
+        "/pfs_v2.API/InspectBranch",
+        "/pfs_v2.API/InspectRepo",
+        "/pfs_v2.API/InspectProject",
+        "/auth_v2.API/WhoAmI",
+    }
+)
+
+
+class Services:
+    """The embedded server's servicers, registered on one or more servers."""
+
+    def __init__(self, store: Store, authenticator: Authenticator, cancel_settle: float) -> None:
+        self.pfs = PfsServicer(store, authenticator, cancel_settle)
+        self.auth = AuthServicer(authenticator)
+
+    def add_to(self, server: Any) -> None:
+        """Register on ``server``: a ``grpc.Server`` or anything with its
+        registration methods, such as :class:`pachs3gw.pfs.inprocess.InProcessServer`."""
+        pfs_v2_pb2_grpc.add_APIServicer_to_server(self.pfs, server)
+        auth_v2_pb2_grpc.add_APIServicer_to_server(self.auth, server)
+
+
 class PfsServer:
     """A running embedded PFS server.
 
@@ -34,10 +62,15 @@ class PfsServer:
     ``unix:PATH``.
     """
 
-    def __init__(self, server: grpc.Server, address: str, store: Store) -> None:
+    def __init__(self, server: grpc.Server, address: str, store: Store, services: Services) -> None:
         self.server = server
         self.address = address
         self.store = store
+        self.services = services
+
+    def serve_on(self, server: Any) -> None:
+        """Serve the same servicers through another server too (an in-process channel's)."""
+        self.services.add_to(server)
 
     def __iter__(self) -> Iterator[object]:
         return iter((self.server, self.address))
@@ -83,8 +116,8 @@ def start_server(
             options=SERVER_OPTIONS,
             maximum_concurrent_rpcs=None,
         )
-        pfs_v2_pb2_grpc.add_APIServicer_to_server(PfsServicer(store, authenticator, cancel_settle), server)
-        auth_v2_pb2_grpc.add_APIServicer_to_server(AuthServicer(authenticator), server)
+        services = Services(store, authenticator, cancel_settle)
+        services.add_to(server)
         port = server.add_insecure_port(listen)
         if not listen.startswith("unix:"):
             if port == 0:
@@ -97,4 +130,4 @@ def start_server(
     except BaseException:
         store.close()
         raise
-    return PfsServer(server, address, store)
+    return PfsServer(server, address, store, services)

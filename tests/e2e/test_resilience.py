@@ -25,7 +25,8 @@ def pfsd_child(gateway_pid: int) -> int:
 
 
 def test_backend_down_gives_503_then_recovers(tmp_path: Path):
-    gateway = start_gateway(tmp_path / "data", "--pfs-timeout", "2")
+    # The store in a child process, so that it can be stopped on its own.
+    gateway = start_gateway(tmp_path / "data", "--pfs-timeout", "2", "--embedded", "child")
     try:
         s3 = boto3.client(
             "s3", endpoint_url=gateway.url, aws_access_key_id=ACCESS_KEY,

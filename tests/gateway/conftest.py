@@ -1,7 +1,9 @@
-"""Fixtures: the real embedded PFS server as a child process, and backends over it.
+"""Fixtures: the real embedded PFS server, and backends over it.
 
 Tests drive :class:`PfsBackend` directly (no HTTP) under pytest-twisted's
-one reactor, through the same gRPC client the gateway uses.
+one reactor, through the same client the gateway uses, over both of its
+transports: gRPC to the server as a child process (as to pachd), and the
+in-process channel to a store in this process (the embedded default).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import attrs
 import pytest
@@ -22,6 +24,8 @@ from zope.interface import implementer
 
 from pachs3gw.gateway import PfsBackend, PfsBackendFactory
 from pachs3gw.pfs.client import PfsClient, open_channel
+from pachs3gw.pfs.inprocess import InProcessChannel
+from pachs3gw.pfsd import NON_BLOCKING_METHODS, start_server
 from pachs3gw.s3.interfaces import IBodySource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,11 +66,22 @@ def pool() -> Iterator[ThreadPool]:
     threads.stop()
 
 
-@pytest.fixture(scope="session")
-def client(pfsd_address: str, pool: ThreadPool) -> Iterator[PfsClient]:
-    channel = open_channel(pfsd_address)
+@pytest.fixture(scope="session", params=["grpc", "inprocess"])
+def client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pool: ThreadPool
+) -> Iterator[PfsClient]:
+    if request.param == "grpc":
+        channel: Any = open_channel(request.getfixturevalue("pfsd_address"))
+        yield PfsClient(channel, reactor, pool)
+        channel.close()
+        return
+    data = tmp_path_factory.mktemp("gateway-inprocess")
+    running = start_server(str(data), f"unix:{data}/pfsd.sock")
+    channel = InProcessChannel(inline=NON_BLOCKING_METHODS)
+    running.serve_on(channel.server)
     yield PfsClient(channel, reactor, pool)
     channel.close()
+    running.stop()
 
 
 @pytest.fixture
