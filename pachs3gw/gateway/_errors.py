@@ -97,16 +97,28 @@ def s3_operation(
     The context (bucket, key, version) is read from the method's arguments of
     those names.
     """
-    signature = inspect.signature(method)
+    # Where the context's arguments sit, worked out once: binding the
+    # signature on every call costs more than the rest of the wrapper.
+    names = list(inspect.signature(method).parameters)
+    positions: dict[str, int] = {
+        name: names.index(name) for name in ("bucket", "key", "version_id") if name in names
+    }
+
+    def argument(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if name in kwargs:
+            return kwargs[name]
+        position = positions.get(name)
+        if position is not None and position < len(args):
+            return args[position]
+        return None
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Deferred[T]:
-        bound = signature.bind(*args, **kwargs)
-        bucket = bound.arguments.get("bucket")
+        bucket = argument("bucket", args, kwargs)
         context = Context(
             bucket=bucket if isinstance(bucket, str) else None,
-            key=bound.arguments.get("key"),
-            version_id=bound.arguments.get("version_id"),
+            key=argument("key", args, kwargs),
+            version_id=argument("version_id", args, kwargs),
         )
 
         def translate(failure: Failure) -> Failure:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Iterator
 
+from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from pachs3gw.pfs.client import FileReader, PfsClient
@@ -61,6 +62,19 @@ class PfsObjectReader:
             raise errors.InternalError(
                 f"{self.info.key}: the file ended {remaining} bytes early"
             )
+
+    def read_small(self, offset: int, length: int) -> Deferred[bytes]:
+        """*Reactor thread.* One GetFile drained at once (in process: on this thread)."""
+        got = self._client.read_file(self._file, offset, length)
+
+        def check(data: bytes) -> bytes:
+            if len(data) != length:
+                raise errors.InternalError(
+                    f"{self.info.key}: the file ended {length - len(data)} bytes early"
+                )
+            return data
+
+        return got.addCallback(check)
 
     def cancel(self) -> None:
         """*Any thread.*"""

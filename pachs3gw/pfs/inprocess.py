@@ -257,7 +257,16 @@ class _ServerStream:
     ``cancel`` from any thread.
     """
 
-    def __init__(self, behaviour: Callable[[Any, Any], Iterator[Any]], request: Any, context: _Context) -> None:
+    def __init__(
+        self,
+        behaviour: Callable[[Any, Any], Iterator[Any]],
+        request: Any,
+        context: _Context,
+        answers_inline: bool,
+    ) -> None:
+        #: The server promised this method never waits (see ``inline``):
+        #: a caller may drain it on its own thread.
+        self.answers_inline = answers_inline
         self._context = context
         self._messages: Optional[Iterator[Any]] = None
         self._behaviour = behaviour
@@ -381,7 +390,10 @@ class _Method:
     ) -> Any:
         handler = self._handler()
         if handler.response_streaming and not handler.request_streaming:
-            return _ServerStream(handler.unary_stream, request, _Context(metadata, timeout))
+            return _ServerStream(
+                handler.unary_stream, request, _Context(metadata, timeout),
+                self._path in self._channel.inline,
+            )
         if handler.response_streaming:
             raise InProcessRpcError(grpc.StatusCode.UNIMPLEMENTED, "bidirectional streams")
         return self.future(request, timeout=timeout, metadata=metadata).result()
@@ -430,7 +442,7 @@ class InProcessChannel(grpc.Channel):
 
     :param inline: method paths (``/pfs_v2.API/InspectFile``) the server
         promises never block: their unary calls run on the calling thread,
-        with no thread hop.
+        with no thread hop, and their server streams say ``answers_inline``.
     :param max_workers: threads for the other unary calls and for client
         streams (each ModifyFile holds one while its body arrives).
     """

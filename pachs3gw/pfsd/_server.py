@@ -26,15 +26,23 @@ SERVER_OPTIONS = [
 ]
 
 
-#: Unary methods that only read the store and never wait: an in-process
-#: channel may run them on the caller's thread (readers never wait for
-#: writers: WAL mode, one connection per thread).
+#: Methods that only read the store and never wait: an in-process channel
+#: may run them on the caller's thread (readers never wait for writers: WAL
+#: mode, one connection per thread). Not InspectCommit: it can wait for a
+#: commit to finish.
 NON_BLOCKING_METHODS = frozenset(
     {
         "/pfs_v2.API/InspectFile",
         "/pfs_v2.API/InspectBranch",
         "/pfs_v2.API/InspectRepo",
         "/pfs_v2.API/InspectProject",
+        "/pfs_v2.API/GetFile",
+        "/pfs_v2.API/ListFile",
+        "/pfs_v2.API/WalkFile",
+        "/pfs_v2.API/GlobFile",
+        "/pfs_v2.API/ListBranch",
+        "/pfs_v2.API/ListRepo",
+        "/pfs_v2.API/ListProject",
         "/auth_v2.API/WhoAmI",
     }
 )

@@ -147,6 +147,16 @@ def clean_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
+#: Entries the read cache holds before it starts over.
+READ_CACHE_ENTRIES = 50_000
+
+
+def _remember(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> None:
+    if len(cache) >= READ_CACHE_ENTRIES:
+        cache.clear()
+    cache[key] = value
+
+
 class Store:
     """The embedded PFS store rooted at ``data_dir``."""
 
@@ -160,6 +170,10 @@ class Store:
         self._connections_lock = threading.Lock()
         self._wlock = threading.RLock()
         self._lineages: dict[int, tuple[Optional[int], Optional[int]]] = {}
+        #: Answers of read helpers, valid until the next write commits (the
+        #: write that commits replaces the dict before it returns, so a read
+        #: that starts after a write was acknowledged never sees older state).
+        self._read_cache: dict[tuple[Any, ...], Any] = {}
         self._commit_finished = threading.Condition()
         self._gc_wanted = threading.Event()
         self._closed = threading.Event()
@@ -206,6 +220,7 @@ class Store:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+            self._read_cache = {}
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -545,8 +560,34 @@ class Store:
         return commit
 
     def resolve(self, ref: CommitRef) -> CommitRec:
-        with self._read() as db:
-            return self._resolve(db, ref)
+        cache = self._read_cache
+        key = ("resolve", ref.project, ref.repo, ref.branch, ref.id)
+        found = cache.get(key)
+        if found is None:
+            with self._read() as db:
+                found = self._resolve(db, ref)
+            _remember(cache, key, found)
+        return found
+
+    def cached_content(self, db: sqlite3.Connection, content_id: int) -> Content:
+        """:meth:`content` for readers, from the read cache."""
+        cache = self._read_cache
+        key = ("content", content_id)
+        found = cache.get(key)
+        if found is None:
+            found = self.content(db, content_id)
+            _remember(cache, key, found)
+        return found
+
+    def cached_committed_time(self, db: sqlite3.Connection, lineage: int, depth: int) -> Optional[float]:
+        """:meth:`committed_time` for readers, from the read cache."""
+        cache = self._read_cache
+        key = ("time", lineage, depth)
+        if key in cache:
+            return cache[key]
+        found = self.committed_time(db, lineage, depth)
+        _remember(cache, key, found)
+        return found
 
     def _lineage(self, db: sqlite3.Connection, lineage: int) -> tuple[Optional[int], Optional[int]]:
         cached = self._lineages.get(lineage)

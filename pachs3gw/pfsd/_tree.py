@@ -30,8 +30,8 @@ class Tree:
     def _file(self, path: str, lineage: int, depth: int, content_id: int) -> FileRec:
         key = (lineage, depth)
         if key not in self._times:
-            self._times[key] = self.store.committed_time(self._db, lineage, depth)
-        return FileRec(path, self.store.content(self._db, content_id), self._times[key])
+            self._times[key] = self.store.cached_committed_time(self._db, lineage, depth)
+        return FileRec(path, self.store.cached_content(self._db, content_id), self._times[key])
 
     def _not_found(self, path: str) -> _errors.PfsError:
         repo = self.commit.repo

@@ -9,7 +9,7 @@ from pachs3gw.s3 import conditions, errors, ranges, xml_output
 from pachs3gw.s3._base import _HandlerBase
 from pachs3gw.s3._call import _Call, _copy_source, _part_number
 from pachs3gw.s3._headers import _META_PREFIX, _header_value, _http_date, _metadata_from_headers
-from pachs3gw.s3.download import DownloadStopped, ObjectProducer
+from pachs3gw.s3.download import SMALL_READ_BYTES, DownloadStopped, ObjectProducer
 from pachs3gw.s3.interfaces import ObjectInfo
 
 #: ``response-*`` query parameters of GetObject → the header they override.
@@ -144,6 +144,12 @@ class _ObjectOps(_HandlerBase):
         if length == 0:
             reader.cancel()
             request.finish()
+            return
+        if length <= SMALL_READ_BYTES:
+            data = await reader.read_small(offset, length)
+            if not getattr(request, "disconnected", False):
+                request.write(data)
+                request.finish()
             return
         producer = ObjectProducer(self._reactor, self._pool, reader, request, offset, length)
         try:

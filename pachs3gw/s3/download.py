@@ -23,7 +23,11 @@ from zope.interface import implementer
 
 from pachs3gw.s3.interfaces import IObjectReader
 
-__all__ = ["ObjectProducer", "DownloadStopped", "ShortRead"]
+__all__ = ["ObjectProducer", "DownloadStopped", "ShortRead", "SMALL_READ_BYTES"]
+
+#: Responses up to this size are read at once (``IObjectReader.read_small``)
+#: and written in one go: no producer, no worker thread.
+SMALL_READ_BYTES = 256 * 1024
 
 
 class DownloadStopped(Exception):

@@ -222,6 +222,13 @@ class IObjectReader(Interface):
     def read(offset: int, length: int) -> Iterator[bytes]:
         """*Worker thread.* Yield ``length`` bytes from ``offset`` in pieces of ~1 MiB."""
 
+    def read_small(offset: int, length: int) -> Deferred[bytes]:
+        """*Reactor thread.* ``length`` bytes from ``offset`` at once.
+
+        For reads of at most :data:`pachs3gw.s3.download.SMALL_READ_BYTES`:
+        a backend that can answer them without a worker thread should.
+        """
+
     def cancel() -> None:
         """*Any thread.* Stop the read; a blocked ``read`` iterator ends or raises."""
 

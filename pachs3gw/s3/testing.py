@@ -136,6 +136,10 @@ class MemoryObjectReader:
             yield self._data[pos : pos + n]
             pos += n
 
+    def read_small(self, offset: int, length: int) -> Deferred[bytes]:
+        """*Reactor thread.*"""
+        return succeed(self._data[offset : offset + length])
+
     def cancel(self) -> None:
         """*Any thread.*"""
         if not self._cancelled.is_set():
