@@ -147,6 +147,8 @@ def clean_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
+#: Writes that share one transaction at most (group commit).
+MAX_BATCH_WRITES = 64
 #: Entries the read cache holds before it starts over.
 READ_CACHE_ENTRIES = 50_000
 
@@ -168,7 +170,17 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._wlock = threading.RLock()
+        # Group commit (see _write): one connection for every write, and who
+        # is writing, which transaction is open, and what became durable.
+        self._wdb = self._connect()
+        self._wcond = threading.Condition()
+        self._writing = False
+        self._waiting = 0
+        self._open_batch: Optional[int] = None
+        self._batches = 0
+        self._batch_writes = 0
+        self._durable = 0
+        self._failed: dict[int, BaseException] = {}
         self._lineages: dict[int, tuple[Optional[int], Optional[int]]] = {}
         #: Answers of read helpers, valid until the next write commits (the
         #: write that commits replaces the dict before it returns, so a read
@@ -191,42 +203,109 @@ class Store:
 
     # connections and transactions ---------------------------------------
 
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=60)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA cache_size=-16000")
+        with self._connections_lock:
+            self._connections.append(db)
+        return db
+
     def _db(self) -> sqlite3.Connection:
+        """This thread's connection; inside a write, the write connection."""
+        if getattr(self._local, "writing", False):
+            return self._wdb
         db: Optional[sqlite3.Connection] = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=60
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA cache_size=-16000")
-            self._local.db = db
-            with self._connections_lock:
-                self._connections.append(db)
+            db = self._local.db = self._connect()
         return db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; nested uses join the outer one (bulk loading)."""
-        with self._wlock:
-            db = self._db()
-            if db.in_transaction:
-                yield db
-                return
-            db.execute("BEGIN IMMEDIATE")
+        """A write, durable when this returns; nested uses join the outer one.
+
+        Group commit: writers take turns on one connection. Each runs in a
+        savepoint of the open transaction (a failed write rolls back only
+        its own changes); a writer that sees others waiting hands the
+        transaction on instead of committing, and the last one in line
+        commits for all: one COMMIT (one fsync) for every write that queued
+        behind it. Each waits until its own batch is on disk, and nothing of
+        a batch is visible before that.
+        """
+        if getattr(self._local, "writing", False):
+            yield self._wdb
+            return
+        db = self._wdb
+        with self._wcond:
+            self._waiting += 1
+            while self._writing:
+                self._wcond.wait()
+            self._waiting -= 1
+            self._writing = True
+        self._local.writing = True
+        error: Optional[BaseException] = None
+        try:
+            if self._open_batch is None:
+                db.execute("BEGIN IMMEDIATE")
+                self._batches += 1
+                self._open_batch = self._batches
+                self._batch_writes = 0
+            batch = self._open_batch
+            self._batch_writes += 1
+            db.execute("SAVEPOINT write")
             try:
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            except BaseException as e:
+                error = e
+                if db.in_transaction:
+                    db.execute("ROLLBACK TO write")
+                    db.execute("RELEASE write")
+                else:  # SQLite gave up the whole transaction (e.g. a full disk)
+                    self._failed[batch] = e
+                    self._open_batch = None
+            else:
+                db.execute("RELEASE write")
+        finally:
+            self._local.writing = False
+            with self._wcond:
+                if self._open_batch is not None and (
+                    self._waiting == 0 or self._batch_writes >= MAX_BATCH_WRITES
+                ):
+                    self._commit_batch(db)
+                self._writing = False
+                self._wcond.notify_all()
+        if error is not None:
+            raise error
+        with self._wcond:
+            while self._durable < batch and batch not in self._failed:
+                self._wcond.wait()
+            failed = self._failed.get(batch)
+        if failed is not None:
+            raise failed
+
+    def _commit_batch(self, db: sqlite3.Connection) -> None:
+        """*Holding _wcond.* Commit the open transaction for every write in it."""
+        batch = self._open_batch
+        assert batch is not None
+        self._open_batch = None
+        try:
             db.execute("COMMIT")
-            self._read_cache = {}
+        except BaseException as e:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._failed[batch] = e
+            if len(self._failed) > 1000:
+                self._failed.pop(min(self._failed))
+            return
+        self._durable = batch
+        self._read_cache = {}
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for multi-statement reads."""
         db = self._db()
-        if db.in_transaction:
+        if db.in_transaction or db is self._wdb:
             yield db
             return
         db.execute("BEGIN")
@@ -956,8 +1035,7 @@ class Store:
             self.chunks.collect(address, self._unreferenced)
 
     def _unreferenced(self, address: bytes) -> bool:
-        with self._wlock:
-            db = self._db()
+        with self._write() as db:
             row = db.execute("SELECT refs FROM chunks WHERE address=?", (address,)).fetchone()
             if row is None:
                 return True
