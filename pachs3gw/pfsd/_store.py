@@ -712,7 +712,15 @@ class Store:
         from_: Optional[CommitRef],
         number: int,
         reverse: bool,
+        origin: int = 0,
+        started: Optional[float] = None,
     ) -> list[CommitRec]:
+        """pachd's ListCommit: newest first from ``to`` back to (not including) ``from_``.
+
+        ``origin`` (an OriginKind number, 0 = any) keeps only commits of that
+        origin, before ``number`` counts them, as pachd does; without ``to``,
+        ``started`` keeps commits started before it (after it if ``reverse``).
+        """
         with self._read() as db:
             repo = self._repo(db, project, repo_name)
             stop = self._resolve(db, from_).id if from_ is not None else None
@@ -720,17 +728,25 @@ class Store:
             if to is not None:
                 commit: Optional[CommitRec] = self._resolve(db, to)
                 while commit is not None and commit.id != stop:
-                    result.append(commit)
+                    if not origin or commit.origin == origin:
+                        result.append(commit)
                     if number and len(result) >= number and not reverse:
                         break
                     commit = (
                         self._commit_by_id(db, repo, commit.parent) if commit.parent else None
                     )
             else:
+                where, args = "repo=?", [repo.id]
+                if origin:
+                    where, args = where + " AND origin=?", args + [origin]
+                if started is not None:
+                    where += " AND started>?" if reverse else " AND started<?"
+                    args.append(started)
+                limit = number and not reverse
                 rows = db.execute(
-                    f"SELECT {self._COMMIT_COLUMNS} FROM commits WHERE repo=? ORDER BY seq DESC"
-                    + (" LIMIT ?" if number and not reverse else ""),
-                    (repo.id, number) if number and not reverse else (repo.id,),
+                    f"SELECT {self._COMMIT_COLUMNS} FROM commits WHERE {where} ORDER BY seq DESC"
+                    + (" LIMIT ?" if limit else ""),
+                    args + [number] if limit else args,
                 ).fetchall()
                 result = [self._commit_rec(repo, row) for row in rows]
             if reverse:

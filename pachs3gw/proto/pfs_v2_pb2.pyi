@@ -459,3 +459,21 @@ class GlobFileRequest(_message.Message):
     pattern: str
     path_range: PathRange
     def __init__(self, commit: _Optional[_Union[Commit, _Mapping]] = ..., pattern: _Optional[str] = ..., path_range: _Optional[_Union[PathRange, _Mapping]] = ...) -> None: ...
+
+class DiffFileRequest(_message.Message):
+    __slots__ = ("new_file", "old_file", "shallow")
+    NEW_FILE_FIELD_NUMBER: _ClassVar[int]
+    OLD_FILE_FIELD_NUMBER: _ClassVar[int]
+    SHALLOW_FIELD_NUMBER: _ClassVar[int]
+    new_file: File
+    old_file: File
+    shallow: bool
+    def __init__(self, new_file: _Optional[_Union[File, _Mapping]] = ..., old_file: _Optional[_Union[File, _Mapping]] = ..., shallow: _Optional[bool] = ...) -> None: ...
+
+class DiffFileResponse(_message.Message):
+    __slots__ = ("new_file", "old_file")
+    NEW_FILE_FIELD_NUMBER: _ClassVar[int]
+    OLD_FILE_FIELD_NUMBER: _ClassVar[int]
+    new_file: FileInfo
+    old_file: FileInfo
+    def __init__(self, new_file: _Optional[_Union[FileInfo, _Mapping]] = ..., old_file: _Optional[_Union[FileInfo, _Mapping]] = ...) -> None: ...

@@ -136,6 +136,11 @@ class APIStub:
                 request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.GlobFileRequest.SerializeToString,
                 response_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.FileInfo.FromString,
                 _registered_method=True)
+        self.DiffFile = channel.unary_stream(
+                '/pfs_v2.API/DiffFile',
+                request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileRequest.SerializeToString,
+                response_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileResponse.FromString,
+                _registered_method=True)
         self.CreateProject = channel.unary_unary(
                 '/pfs_v2.API/CreateProject',
                 request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.CreateProjectRequest.SerializeToString,
@@ -281,6 +286,12 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DiffFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateProject(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -407,6 +418,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.GlobFile,
                     request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.GlobFileRequest.FromString,
                     response_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.FileInfo.SerializeToString,
+            ),
+            'DiffFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.DiffFile,
+                    request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileRequest.FromString,
+                    response_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileResponse.SerializeToString,
             ),
             'CreateProject': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateProject,
@@ -969,6 +985,33 @@ class API:
             '/pfs_v2.API/GlobFile',
             pachs3gw_dot_proto_dot_pfs__v2__pb2.GlobFileRequest.SerializeToString,
             pachs3gw_dot_proto_dot_pfs__v2__pb2.FileInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pfs_v2.API/DiffFile',
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileRequest.SerializeToString,
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileResponse.FromString,
             options,
             channel_credentials,
             insecure,
