@@ -736,9 +736,11 @@ class Store:
                         self._commit_by_id(db, repo, commit.parent) if commit.parent else None
                     )
             else:
-                where, args = "repo=?", [repo.id]
+                where = "repo=?"
+                args: list[object] = [repo.id]
                 if origin:
-                    where, args = where + " AND origin=?", args + [origin]
+                    where += " AND origin=?"
+                    args.append(origin)
                 if started is not None:
                     where += " AND started>?" if reverse else " AND started<?"
                     args.append(started)
