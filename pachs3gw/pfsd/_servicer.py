@@ -337,6 +337,53 @@ class PfsServicer(pfs_grpc.APIServicer):
         for commit in commits:
             yield _commit_info(self.store, commit)
 
+    @unary
+    def SquashCommit(self, request: pfs.SquashCommitRequest, context: Any) -> pfs.SquashCommitResponse:
+        self.store.squash_commit(_commit_ref(request.commit))
+        return pfs.SquashCommitResponse()
+
+    @unary
+    def DropCommit(self, request: pfs.DropCommitRequest, context: Any) -> pfs.DropCommitResponse:
+        self.store.drop_commit(_commit_ref(request.commit))
+        return pfs.DropCommitResponse()
+
+    # commit sets: one commit each here (nothing propagates downstream) -----------
+
+    def _commit_set(self, commit_set: pfs.CommitSet) -> list[CommitRec]:
+        commits = self.store.commit_set(commit_set.id)
+        if not commits:
+            raise PfsError(
+                grpc.StatusCode.NOT_FOUND, f"no commits found for commitset {commit_set.id}"
+            )
+        return commits
+
+    @streaming
+    def InspectCommitSet(self, request: pfs.InspectCommitSetRequest, context: Any) -> Iterator[pfs.CommitInfo]:
+        for commit in self._commit_set(request.commit_set):
+            if request.wait:
+                ref = CommitRef(commit.repo.project, commit.repo.name, id=commit.id)
+                commit = self.store.inspect_commit(ref, True, context.is_active)
+            yield _commit_info(self.store, commit)
+
+    @streaming
+    def ListCommitSet(self, request: pfs.ListCommitSetRequest, context: Any) -> Iterator[pfs.CommitSetInfo]:
+        for commit in self.store.all_commits(request.project.name):
+            yield pfs.CommitSetInfo(
+                commit_set=pfs.CommitSet(id=commit.id), commits=[_commit_info(self.store, commit)]
+            )
+
+    @unary
+    def SquashCommitSet(self, request: pfs.SquashCommitSetRequest, context: Any) -> empty_pb2.Empty:
+        for commit in self._commit_set(request.commit_set):
+            self.store.squash_commit(CommitRef(commit.repo.project, commit.repo.name, id=commit.id))
+        return empty_pb2.Empty()
+
+    @unary
+    def DropCommitSet(self, request: pfs.DropCommitSetRequest, context: Any) -> empty_pb2.Empty:
+        for commit in self._commit_set(request.commit_set):
+            self.store.drop_commit(CommitRef(commit.repo.project, commit.repo.name, id=commit.id))
+        return empty_pb2.Empty()
+
     # branches -----------------------------------------------------------------
 
     @unary

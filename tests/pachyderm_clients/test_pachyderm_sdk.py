@@ -162,3 +162,25 @@ def test_output_branch_refuses_writes(sdk: Driver, repo: str) -> None:
 
 def side(diff: dict, name: str) -> str | None:  # type: ignore[type-arg]
     return diff[name]["file"]["path"] if name in diff else None
+
+
+def test_commit_sets_squash_and_drop(sdk: Driver, repo: str) -> None:
+    master = f"pfs.Commit.from_uri('{repo}@master')"
+    for data in (b"1", b"2", b"3"):
+        sdk.run(f"client.pfs.put_file_from_bytes(commit={master}, path='/f', data={data!r})")
+    ids = [c["commit"]["id"] for c in sdk.eval(
+        f"client.pfs.list_commit(repo=pfs.Repo.from_uri({repo!r}), origin_kind=pfs.OriginKind.USER)")]
+    newest, middle, oldest = ids
+    infos = sdk.eval(f"client.pfs.wait_commit_set(pfs.CommitSet(id={middle!r}))")
+    assert [i["commit"]["id"] for i in infos] == [middle]
+    assert middle in [s["commit_set"]["id"] for s in sdk.eval("client.pfs.list_commit_set()")]
+    by_branch_id = f"pfs.Commit(branch=pfs.Branch(repo=pfs.Repo.from_uri({repo!r})), id={middle!r})"
+    sdk.run(f"client.pfs.squash_commit(commit={by_branch_id})")
+    assert sdk.eval(f"client.pfs.commit_exists(pfs.Commit.from_uri('{repo}@{middle}'))") is False
+    assert sdk.eval(f"client.pfs.inspect_commit(commit=pfs.Commit.from_uri('{repo}@{newest}'))")["parent_commit"]["id"] == oldest
+    assert sdk.eval(f"client.pfs.pfs_file(file=pfs.File.from_uri('{repo}@{newest}:/f')).read()") == b"3"
+    e = sdk.error(f"client.pfs.drop_commit(commit=pfs.Commit.from_uri('{repo}@{oldest}'))")
+    assert e.code == "UNKNOWN" and "has children" in e.details
+    sdk.run(f"client.pfs.drop_commit(commit=pfs.Commit(branch=pfs.Branch.from_uri('{repo}@master')))")
+    assert head(sdk, repo) == oldest
+    assert sdk.eval(f"client.pfs.pfs_file(file=pfs.File.from_uri('{repo}@master:/f')).read()") == b"1"

@@ -177,3 +177,25 @@ def test_large_file_round_trips_in_19_mib_chunks(pp: Driver, repo: str) -> None:
 
 def maybe_path(diff: dict, side: str) -> str | None:  # type: ignore[type-arg]
     return diff[side]["file"]["path"] if side in diff else None
+
+
+def test_commit_sets_squash_and_drop(pp: Driver, repo: str) -> None:
+    at = f"({repo!r}, 'master')"
+    for data in (b"1", b"2", b"3"):
+        pp.run(f"client.put_file_bytes({at}, '/f', {data!r})")
+    ids = [c["commit"]["id"] for c in pp.eval(f"client.list_commit({repo!r})")]
+    newest, middle, oldest = ids
+    # A bare ID is a commit set (pachd's global commits): here one commit each.
+    infos = pp.eval(f"list(client.inspect_commit({middle!r}))")
+    assert [i["commit"]["id"] for i in infos] == [middle]
+    assert [i["commit"]["id"] for i in pp.eval(f"client.wait_commit({newest!r})")] == [newest]
+    sets = pp.eval("client.list_commit()")
+    assert newest in [s["commit_set"]["id"] for s in sets]
+    pp.run(f"client.squash_commit({middle!r})")
+    assert [c["commit"]["id"] for c in pp.eval(f"client.list_commit({repo!r})")] == [newest, oldest]
+    assert pp.eval(f"client.get_file(({repo!r}, {newest!r}), '/f').read()") == b"3"
+    e = pp.error(f"list(client.inspect_commit({middle!r}))")
+    assert (e.code, e.details) == ("NOT_FOUND", f"no commits found for commitset {middle}")
+    pp.run(f"client.drop_commit({newest!r})")
+    assert head(pp, repo) == oldest
+    assert pp.eval(f"client.get_file({at}, '/f').read()") == b"1"

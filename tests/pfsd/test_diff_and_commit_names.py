@@ -195,3 +195,55 @@ def test_get_version_answers_the_pachyderm_release_followed(pfsd: Pfsd) -> None:
     version = versionpb_v2_pb2_grpc.APIStub(pfsd._channel).GetVersion(empty_pb2.Empty())
     assert (version.major, version.minor) == (2, 12)
     assert version.platform.startswith("linux/")
+
+
+def test_squash_keeps_every_childs_tree_and_drop_removes_a_leaf(api) -> None:
+    name = new_repo(api)
+    master = refs.branch_head(name, "master")
+    put(api, master, {"/a": b"1", "/keep": b"k"})
+    c1 = head_id(api, name)
+    put(api, master, {"/a": b"2", "/b": b"b"})
+    c2 = head_id(api, name)
+    put(api, master, {"/a": b"3"})
+    c3 = head_id(api, name)
+    # A fork from c2 as well: c2 has a child in its lineage and one in a new lineage.
+    api.CreateBranch(pfs.CreateBranchRequest(branch=refs.branch(name, "dev"), head=refs.commit(name, c2)))
+    put(api, refs.branch_head(name, "dev"), {"/dev": b"d"})
+    dev = head_id(api, name, "dev")
+
+    def tree(commit_id: str) -> dict[str, bytes]:
+        c = refs.commit(name, commit_id)
+        files = api.WalkFile(pfs.WalkFileRequest(file=refs.file(c, "/")))
+        return {f.file.path: get(api, c, f.file.path) for f in files if f.file_type == pfs.FILE}
+
+    before = {c: tree(c) for c in (c1, c3, dev)}
+    api.SquashCommit(pfs.SquashCommitRequest(commit=pfs.Commit(branch=pfs.Branch(repo=refs.repo(name)), id=c2)))
+    assert {c: tree(c) for c in (c1, c3, dev)} == before
+    for child in (c3, dev):
+        assert api.InspectCommit(pfs.InspectCommitRequest(commit=refs.commit(name, child))).parent_commit.id == c1
+    with pytest.raises(grpc.RpcError) as e:
+        api.InspectCommit(pfs.InspectCommitRequest(commit=refs.commit(name, c2)))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # New commits on both branches still build on the right trees.
+    put(api, master, {"/after": b"x"})
+    put(api, refs.branch_head(name, "dev"), {"/after": b"y"})
+    assert tree(head_id(api, name)) == {**before[c3], "/after": b"x"}
+    assert tree(head_id(api, name, "dev")) == {**before[dev], "/after": b"y"}
+    assert diff(api, refs.commit(name, c3)) == [
+        ("/", "dir", "dir"), ("/a", h(b"1"), h(b"3")), ("/b", "-", h(b"b")),
+    ]
+
+    # Drop: a commit with children is refused; a leaf goes, its branch back to the parent.
+    with pytest.raises(grpc.RpcError) as e:
+        api.DropCommit(pfs.DropCommitRequest(commit=refs.commit(name, c1)))
+    assert e.value.code() == grpc.StatusCode.UNKNOWN and "has children" in e.value.details()
+    leaf = head_id(api, name, "dev")
+    api.DropCommit(pfs.DropCommitRequest(commit=pfs.Commit(branch=refs.branch(name, "dev"))))
+    assert head_id(api, name, "dev") == dev
+    assert tree(dev) == before[dev]
+    put(api, refs.branch_head(name, "dev"), {"/again": b"z"})
+    assert tree(head_id(api, name, "dev")) == {**before[dev], "/again": b"z"}
+    with pytest.raises(grpc.RpcError) as e:
+        api.SquashCommit(pfs.SquashCommitRequest(commit=refs.commit(name, head_id(api, name))))
+    assert e.value.code() == grpc.StatusCode.UNKNOWN and "no children" in e.value.details()
+    assert leaf != dev
