@@ -21,17 +21,22 @@ from google.protobuf import empty_pb2, wrappers_pb2
 
 from pachs3gw.pfsd import _content, _diff, _errors
 from pachs3gw.pfsd._errors import PfsError
+from pachs3gw.pfsd._messages import (
+    repo_pb as _repo_pb,
+    commit_pb as _commit_pb,
+    parent_pb as _parent_pb,
+    ts as _ts,
+    commit_info as _commit_info,
+    branch_pb as _branch_pb,
+    branch_info as _branch_info,
+    repo_info as _repo_info,
+    file_info as _file_info,
+    limit as _limit,
+)
 from pachs3gw.pfsd._refs import commit_ref as _commit_ref
 from pachs3gw.pfsd._refs import commit_repo, names_commit
 from pachs3gw.pfsd._refs import project_name as _project
-from pachs3gw.pfsd._store import (
-    BranchRec,
-    CommitRec,
-    CommitRef,
-    FileRec,
-    RepoRec,
-    Store,
-)
+from pachs3gw.pfsd._store import CommitRec, CommitRef, Store
 from pachs3gw.pfsd._tree import Tree
 from pachs3gw.pfsd._upload import Upload
 from pachs3gw.proto import auth_v2_pb2 as auth
@@ -116,103 +121,6 @@ def streaming(method: F) -> F:
 def _is_abort(e: Exception) -> bool:
     """Whether ``e`` is what ``context.abort()`` raised (a bare ``Exception()``)."""
     return type(e) is Exception and not e.args
-
-
-# proto <-> store ------------------------------------------------------------
-
-
-def _repo_pb(repo: RepoRec) -> pfs.Repo:
-    return pfs.Repo(name=repo.name, type=repo.type, project=pfs.Project(name=repo.project))
-
-
-def _commit_pb(commit: CommitRec) -> pfs.Commit:
-    repo = _repo_pb(commit.repo)
-    if commit.branch:
-        return pfs.Commit(repo=repo, id=commit.id, branch=pfs.Branch(repo=repo, name=commit.branch))
-    return pfs.Commit(repo=repo, id=commit.id)
-
-
-def _parent_pb(commit: CommitRec) -> Optional[pfs.Commit]:
-    if not commit.parent:
-        return None
-    return pfs.Commit(repo=_repo_pb(commit.repo), id=commit.parent)
-
-
-def _ts(field: Any, seconds: Optional[float]) -> None:
-    if seconds is not None:
-        field.FromNanoseconds(int(seconds * 1e9))
-
-
-def _commit_info(store: Store, commit: CommitRec) -> pfs.CommitInfo:
-    info = pfs.CommitInfo(
-        commit=_commit_pb(commit),
-        # The store keeps the OriginKind number (protobuf takes the int as is).
-        origin=pfs.CommitOrigin(kind=cast(pfs.OriginKind, commit.origin)),
-        description=commit.description,
-        error=commit.error,
-        size_bytes_upper_bound=commit.size,
-        details=pfs.CommitInfo.Details(size_bytes=commit.size),
-    )
-    parent = _parent_pb(commit)
-    if parent is not None:
-        info.parent_commit.CopyFrom(parent)
-    repo = _repo_pb(commit.repo)
-    for child in store.children(commit):
-        info.child_commits.append(pfs.Commit(repo=repo, id=child))
-    _ts(info.started, commit.started)
-    _ts(info.finishing, commit.finished)
-    _ts(info.finished, commit.finished)
-    return info
-
-
-def _branch_pb(project: str, repo: str, name: str) -> pfs.Branch:
-    return pfs.Branch(
-        repo=pfs.Repo(name=repo, type="user", project=pfs.Project(name=project)), name=name
-    )
-
-
-def _branch_info(branch: BranchRec) -> pfs.BranchInfo:
-    info = pfs.BranchInfo(
-        branch=pfs.Branch(repo=_repo_pb(branch.repo), name=branch.name),
-        provenance=[_branch_pb(*p) for p in branch.provenance],
-        direct_provenance=[_branch_pb(*p) for p in branch.provenance],
-        subvenance=[_branch_pb(*p) for p in branch.subvenance],
-    )
-    if branch.head is not None:
-        info.head.CopyFrom(_commit_pb(branch.head))
-    return info
-
-
-def _repo_info(repo: RepoRec, branches: list[str], size: int) -> pfs.RepoInfo:
-    repo_pb = _repo_pb(repo)
-    info = pfs.RepoInfo(
-        repo=repo_pb,
-        description=repo.description,
-        size_bytes_upper_bound=size,
-        branches=[pfs.Branch(repo=repo_pb, name=b) for b in branches],
-        details=pfs.RepoInfo.Details(size_bytes=size),
-    )
-    _ts(info.created, repo.created)
-    return info
-
-
-def _file_info(commit: pfs.Commit, f: FileRec) -> pfs.FileInfo:
-    info = pfs.FileInfo(
-        file=pfs.File(commit=commit, path=f.path),
-        file_type=pfs.DIR if f.is_dir else pfs.FILE,
-    )
-    if f.content is not None:
-        info.size_bytes = f.content.size
-        info.hash = f.content.hash
-    _ts(info.committed, f.committed)
-    return info
-
-
-def _limit(items: Iterator[FileRec], number: int) -> Iterator[FileRec]:
-    for i, item in enumerate(items):
-        if number and i >= number:
-            return
-        yield item
 
 
 class PfsServicer(pfs_grpc.APIServicer):
