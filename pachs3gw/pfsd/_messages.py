@@ -77,12 +77,12 @@ def branch_info(branch: BranchRec) -> pfs.BranchInfo:
 
 
 def repo_info(repo: RepoRec, branches: list[str], size: int) -> pfs.RepoInfo:
-    repo_pb = repo_pb(repo)
+    the_repo = repo_pb(repo)
     info = pfs.RepoInfo(
-        repo=repo_pb,
+        repo=the_repo,
         description=repo.description,
         size_bytes_upper_bound=size,
-        branches=[pfs.Branch(repo=repo_pb, name=b) for b in branches],
+        branches=[pfs.Branch(repo=the_repo, name=b) for b in branches],
         details=pfs.RepoInfo.Details(size_bytes=size),
     )
     ts(info.created, repo.created)
