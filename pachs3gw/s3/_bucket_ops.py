@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from pachs3gw.s3 import xml_output
+from pachs3gw.s3 import errors, xml_output
 from pachs3gw.s3._base import _HandlerBase
 from pachs3gw.s3._call import _Call
 
@@ -64,6 +64,31 @@ class _BucketOps(_HandlerBase):
         assert call.backend is not None
         status = await call.backend.get_bucket_versioning(call.bucket)
         self._send(call, xml_output.versioning_configuration(status))
+
+    async def _put_bucket_versioning(self, call: _Call) -> None:
+        """Enabled is what every bucket already is (each write is a commit): 200.
+
+        Suspended would mean "overwrite in place", which PFS never does, so it
+        is refused; MFA delete needs MFA devices, which the gateway has not.
+        """
+        assert call.backend is not None
+        from pachs3gw.s3 import xml_input
+
+        data = await self._read_xml_body(call)
+        status, mfa = xml_input.parse_versioning(data)
+        await call.backend.head_bucket(call.bucket)
+        if status == "Suspended":
+            raise errors.InvalidBucketState(
+                "Versioning cannot be suspended on this gateway: every write to a bucket is a "
+                "new PFS commit and earlier commits are kept, so every bucket is always "
+                "versioned (Status stays Enabled).",
+                extra={"BucketName": call.bucket},
+            )
+        if mfa == "Enabled":
+            raise errors.NotImplemented_(
+                "MFA delete is not implemented by this gateway.", extra={"BucketName": call.bucket}
+            )
+        self._send(call)
 
     async def _get_bucket_acl(self, call: _Call) -> None:
         assert call.backend is not None

@@ -96,9 +96,7 @@ def _route_bucket(ops: S3Server, call: _Call) -> _Handler:
         return ops._head_bucket
     if m == "PUT":
         if call.has("versioning"):
-            raise errors.NotImplemented_(
-                "Versioning is always on (every commit is a version) and can't be changed."
-            )
+            return ops._put_bucket_versioning
         return ops._create_bucket
     if m == "DELETE":
         return ops._delete_bucket

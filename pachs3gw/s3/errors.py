@@ -151,6 +151,9 @@ MethodNotAllowed = _error(
     "MethodNotAllowed", 405, "The specified method is not allowed against this resource."
 )
 InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
+InvalidBucketState = _error(
+    "InvalidBucketState", 409, "The request is not valid with the current state of the bucket."
+)
 
 # 5xx -----------------------------------------------------------------------
 InternalError = _error(
