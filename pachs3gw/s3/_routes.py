@@ -24,7 +24,6 @@ UNSUPPORTED_SUBRESOURCES = frozenset(
     {
         "accelerate",
         "analytics",
-        "attributes",
         "cors",
         "encryption",
         "intelligent-tiering",
@@ -115,6 +114,8 @@ def _route_object(ops: S3Server, call: _Call) -> _Handler:
     if m == "GET":
         if call.has("uploadId"):
             return ops._list_parts
+        if call.has("attributes"):
+            return ops._get_object_attributes
         return ops._get_object
     if m == "HEAD":
         return ops._head_object

@@ -17,7 +17,7 @@ This module is the entry point, authentication and error rendering; the
 rest lives in private modules: ``_call`` (the parsed request), ``_routes``
 (which handler serves a request), ``_base`` (what handlers share),
 ``_headers`` (metadata ⇄ headers) and the handler mixins ``_bucket_ops``,
-``_listing_ops``, ``_object_ops`` and ``_multipart_ops``.
+``_listing_ops``, ``_object_ops``, ``_multipart_ops`` and ``_attributes_ops``.
 
 Threads: everything here runs on the reactor thread; bodies are iterated by
 the backend (uploads) or :class:`~pachs3gw.s3.download.ObjectProducer`
@@ -40,6 +40,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource, Resource
 
 from pachs3gw.s3 import conditions, errors, xml_output
+from pachs3gw.s3._attributes_ops import _AttributesOps
 from pachs3gw.s3._base import _without_prolog
 from pachs3gw.s3._bucket_ops import _BucketOps
 from pachs3gw.s3._call import _Call, _parse_call
@@ -75,7 +76,7 @@ class _NoRewriteResource(Resource):
         return self._inner.render(request)
 
 
-class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps):
+class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOps):
     """The S3 API over an :class:`IBackendFactory`, as a Klein app.
 
     :param reactor: the reactor (``callFromThread``, ``seconds``).

@@ -67,6 +67,9 @@ class ObjectInfo:
     #: For multipart objects: the size of each part, in order (for
     #: ``?partNumber=`` and ``x-amz-mp-parts-count``).
     part_sizes: tuple[int, ...] = ()
+    #: For multipart objects uploaded with checksums: each part's, in order
+    #: (for GetObjectAttributes' ``ObjectParts``).
+    part_checksums: tuple[dict[str, str], ...] = ()
 
 
 @attrs.frozen

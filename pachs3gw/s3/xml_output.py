@@ -134,23 +134,31 @@ def error(
 # Service and buckets -------------------------------------------------------
 
 
-def list_all_my_buckets(buckets: Sequence[BucketEntry]) -> bytes:
-    return _document(
-        "ListAllMyBucketsResult",
-        [
-            _owner(),
-            _e(
-                "Buckets",
-                (
-                    _e(
-                        "Bucket",
-                        [_t("Name", b.name), _t("CreationDate", format_timestamp(b.created))],
-                    )
-                    for b in buckets
-                ),
+def list_all_my_buckets(
+    buckets: Sequence[BucketEntry],
+    *,
+    prefix: str | None = None,
+    continuation_token: str | None = None,
+) -> bytes:
+    """``continuation_token`` is the one for the next page (S3 names it so, not ``Next...``)."""
+    children = [
+        _owner(),
+        _e(
+            "Buckets",
+            (
+                _e(
+                    "Bucket",
+                    [_t("Name", b.name), _t("CreationDate", format_timestamp(b.created))],
+                )
+                for b in buckets
             ),
-        ],
-    )
+        ),
+    ]
+    if continuation_token is not None:
+        children.append(_t("ContinuationToken", continuation_token))
+    if prefix is not None:
+        children.append(_t("Prefix", prefix))
+    return _document("ListAllMyBucketsResult", children)
 
 
 def location_constraint(region: str) -> bytes:
