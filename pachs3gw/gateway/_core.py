@@ -145,6 +145,7 @@ class BackendCore:
             metadata=record.metadata,
             checksums=dict(record.checksums),
             part_sizes=record.part_sizes,
+            part_checksums=record.part_checksums,
         )
 
     async def _stat(

@@ -30,7 +30,7 @@ from pachs3gw.gateway.keys import key_to_path
 from pachs3gw.gateway.listing import list_page
 from pachs3gw.gateway.metadata import MetadataStore, Record
 from pachs3gw.gateway._core import BackendCore, MultipartState
-from pachs3gw.gateway.multipart import MultipartMixin
+from pachs3gw.gateway.multipart_listing import MultipartListingMixin
 from pachs3gw.gateway.reader import PfsObjectReader
 from pachs3gw.gateway.versions import VersionsMixin
 from pachs3gw.pfs import client as pfs_client
@@ -59,7 +59,7 @@ DELETE_CHECK_CONCURRENCY = 16
 
 
 @implementer(IBackend)
-class PfsBackend(MultipartMixin, VersionsMixin, BackendCore):
+class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
     """S3 buckets and objects for one caller, over one :class:`PfsClient`.
 
     Cheap to create (one per request): the state worth keeping -- the

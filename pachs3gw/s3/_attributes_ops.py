@@ -17,15 +17,10 @@ from pachs3gw.s3._base import _HandlerBase
 from pachs3gw.s3._call import MAX_KEYS, _Call
 from pachs3gw.s3._headers import _http_date
 from pachs3gw.s3.interfaces import ObjectInfo
-from pachs3gw.s3.xml_output import _document, _e, _t
+from pachs3gw.s3.xml_output import _document, _e, _t, checksum_type
 
 #: The attributes S3 defines, as ``x-amz-object-attributes`` spells them.
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
-
-
-def _checksum_type(value: str) -> str:
-    """``COMPOSITE`` for a checksum of part checksums (``...-N``), else ``FULL_OBJECT``."""
-    return "COMPOSITE" if "-" in value else "FULL_OBJECT"
 
 
 def _checksums(checksums: Mapping[str, str]) -> list[str]:
@@ -51,9 +46,11 @@ def object_attributes_result(
     if "ETag" in wanted:
         children.append(_t("ETag", info.etag))
     if "Checksum" in wanted and info.checksums:
-        first = next(iter(sorted(info.checksums.values())))
         children.append(
-            _e("Checksum", _checksums(info.checksums) + [_t("ChecksumType", _checksum_type(first))])
+            _e(
+                "Checksum",
+                _checksums(info.checksums) + [_t("ChecksumType", checksum_type(info.checksums))],
+            )
         )
     if "ObjectParts" in wanted and info.part_sizes:
         numbers = [n for n in range(1, len(info.part_sizes) + 1) if n > part_number_marker]

@@ -70,6 +70,7 @@ class _ObjectOps(_HandlerBase):
         ):
             for alg, value in info.checksums.items():
                 headers[f"x-amz-checksum-{alg.lower()}".encode("latin-1")] = value.encode("latin-1")
+            headers[b"x-amz-checksum-type"] = xml_output.checksum_type(info.checksums).encode()
         if call.method == "GET":
             for param, header in _RESPONSE_OVERRIDES.items():
                 if param in call.query:

@@ -346,6 +346,11 @@ def _checksum_elements(checksums: Mapping[str, str]) -> list[str]:
     return [_t(f"Checksum{alg.upper()}", value) for alg, value in sorted(checksums.items())]
 
 
+def checksum_type(checksums: Mapping[str, str]) -> str:
+    """``COMPOSITE`` for a checksum of part checksums (``...-N``), else ``FULL_OBJECT``."""
+    return "COMPOSITE" if any("-" in v for v in checksums.values()) else "FULL_OBJECT"
+
+
 def complete_multipart_upload_result(
     location: str, bucket: str, key: str, etag: str, checksums: Mapping[str, str] | None = None
 ) -> bytes:
@@ -357,7 +362,8 @@ def complete_multipart_upload_result(
             _t("Key", key),
             _t("ETag", format_etag(etag)),
         ]
-        + _checksum_elements(checksums or {}),
+        + _checksum_elements(checksums or {})
+        + ([_t("ChecksumType", checksum_type(checksums))] if checksums else []),
     )
 
 
@@ -394,7 +400,8 @@ def list_parts_result(
                     _t("LastModified", format_timestamp(part.last_modified)),
                     _t("ETag", format_etag(part.etag)),
                     _t("Size", part.size),
-                ],
+                ]
+                + _checksum_elements(part.checksums),
             )
         )
     return _document("ListPartsResult", children)
