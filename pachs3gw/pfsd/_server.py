@@ -14,7 +14,8 @@ from pachs3gw.pfsd._servicer import (
     PfsServicer,
 )
 from pachs3gw.pfsd._store import Store
-from pachs3gw.proto import auth_v2_pb2_grpc, pfs_v2_pb2_grpc
+from pachs3gw.pfsd._probes import VersionServicer, health_handler
+from pachs3gw.proto import auth_v2_pb2_grpc, pfs_v2_pb2_grpc, versionpb_v2_pb2_grpc
 
 #: pachd's MaxMsgSize, both ways.
 MAX_MESSAGE_BYTES = 20 * 1024 * 1024
@@ -85,6 +86,8 @@ def start_server(
         )
         pfs_v2_pb2_grpc.add_APIServicer_to_server(PfsServicer(store, authenticator, cancel_settle), server)
         auth_v2_pb2_grpc.add_APIServicer_to_server(AuthServicer(authenticator), server)
+        versionpb_v2_pb2_grpc.add_APIServicer_to_server(VersionServicer(), server)
+        server.add_generic_rpc_handlers((health_handler(),))
         port = server.add_insecure_port(listen)
         if not listen.startswith("unix:"):
             if port == 0:

@@ -19,10 +19,12 @@ from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar, cast
 import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
 
-from pachs3gw.pfsd import _content, _errors
+from pachs3gw.pfsd import _content, _diff, _errors
 from pachs3gw.pfsd._errors import PfsError
+from pachs3gw.pfsd._refs import commit_ref as _commit_ref
+from pachs3gw.pfsd._refs import commit_repo, names_commit
+from pachs3gw.pfsd._refs import project_name as _project
 from pachs3gw.pfsd._store import (
-    DEFAULT_PROJECT,
     BranchRec,
     CommitRec,
     CommitRef,
@@ -117,21 +119,6 @@ def _is_abort(e: Exception) -> bool:
 
 
 # proto <-> store ------------------------------------------------------------
-
-
-def _project(p: pfs.Project) -> str:
-    return p.name or DEFAULT_PROJECT
-
-
-def _commit_ref(commit: pfs.Commit) -> CommitRef:
-    if not commit.repo.name:
-        raise _errors.unknown(_errors.NO_REPO)
-    return CommitRef(
-        project=_project(commit.repo.project),
-        repo=commit.repo.name,
-        branch=commit.branch.name,
-        id=commit.id,
-    )
 
 
 def _repo_pb(repo: RepoRec) -> pfs.Repo:
@@ -300,10 +287,10 @@ class PfsServicer(pfs_grpc.APIServicer):
     @unary
     def StartCommit(self, request: pfs.StartCommitRequest, context: Any) -> pfs.Commit:
         branch = request.branch
-        repo = branch.repo if branch.repo.name else request.parent.repo
+        repo = branch.repo if branch.repo.name else commit_repo(request.parent)
         if not repo.name:
             raise _errors.unknown(_errors.NO_REPO)
-        parent = _commit_ref(request.parent) if request.parent.repo.name else None
+        parent = _commit_ref(request.parent) if names_commit(request.parent) else None
         commit = self.store.start_commit(
             _project(repo.project), repo.name, branch.name, parent, request.description
         )
@@ -331,13 +318,71 @@ class PfsServicer(pfs_grpc.APIServicer):
     def ListCommit(self, request: pfs.ListCommitRequest, context: Any) -> Iterator[pfs.CommitInfo]:
         if not request.repo.name:
             raise _errors.unknown(_errors.NO_REPO)
-        to = _commit_ref(request.to) if request.to.repo.name else None
-        from_ = _commit_ref(getattr(request, "from")) if getattr(request, "from").repo.name else None
+        from_pb = getattr(request, "from")
+        to = _commit_ref(request.to) if names_commit(request.to) else None
+        from_ = _commit_ref(from_pb) if names_commit(from_pb) else None
+        started = None
+        if request.HasField("started_time"):
+            started = request.started_time.ToNanoseconds() / 1e9
         commits = self.store.list_commits(
-            _project(request.repo.project), request.repo.name, to, from_, request.number, request.reverse
+            _project(request.repo.project),
+            request.repo.name,
+            to,
+            from_,
+            request.number,
+            request.reverse,
+            origin=0 if request.all else int(request.origin_kind),
+            started=started,
         )
         for commit in commits:
             yield _commit_info(self.store, commit)
+
+    @unary
+    def SquashCommit(self, request: pfs.SquashCommitRequest, context: Any) -> pfs.SquashCommitResponse:
+        self.store.squash_commit(_commit_ref(request.commit))
+        return pfs.SquashCommitResponse()
+
+    @unary
+    def DropCommit(self, request: pfs.DropCommitRequest, context: Any) -> pfs.DropCommitResponse:
+        self.store.drop_commit(_commit_ref(request.commit))
+        return pfs.DropCommitResponse()
+
+    # commit sets: one commit each here (nothing propagates downstream) -----------
+
+    def _commit_set(self, commit_set: pfs.CommitSet) -> list[CommitRec]:
+        commits = self.store.commit_set(commit_set.id)
+        if not commits:
+            raise PfsError(
+                grpc.StatusCode.NOT_FOUND, f"no commits found for commitset {commit_set.id}"
+            )
+        return commits
+
+    @streaming
+    def InspectCommitSet(self, request: pfs.InspectCommitSetRequest, context: Any) -> Iterator[pfs.CommitInfo]:
+        for commit in self._commit_set(request.commit_set):
+            if request.wait:
+                ref = CommitRef(commit.repo.project, commit.repo.name, id=commit.id)
+                commit = self.store.inspect_commit(ref, True, context.is_active)
+            yield _commit_info(self.store, commit)
+
+    @streaming
+    def ListCommitSet(self, request: pfs.ListCommitSetRequest, context: Any) -> Iterator[pfs.CommitSetInfo]:
+        for commit in self.store.all_commits(request.project.name):
+            yield pfs.CommitSetInfo(
+                commit_set=pfs.CommitSet(id=commit.id), commits=[_commit_info(self.store, commit)]
+            )
+
+    @unary
+    def SquashCommitSet(self, request: pfs.SquashCommitSetRequest, context: Any) -> empty_pb2.Empty:
+        for commit in self._commit_set(request.commit_set):
+            self.store.squash_commit(CommitRef(commit.repo.project, commit.repo.name, id=commit.id))
+        return empty_pb2.Empty()
+
+    @unary
+    def DropCommitSet(self, request: pfs.DropCommitSetRequest, context: Any) -> empty_pb2.Empty:
+        for commit in self._commit_set(request.commit_set):
+            self.store.drop_commit(CommitRef(commit.repo.project, commit.repo.name, id=commit.id))
+        return empty_pb2.Empty()
 
     # branches -----------------------------------------------------------------
 
@@ -346,7 +391,7 @@ class PfsServicer(pfs_grpc.APIServicer):
         branch = request.branch
         if not branch.repo.name:
             raise _errors.unknown(_errors.NO_REPO)
-        head = _commit_ref(request.head) if (request.head.id or request.head.branch.name) else None
+        head = _commit_ref(request.head) if names_commit(request.head) else None
         provenance = [(_project(p.repo.project), p.repo.name, p.name) for p in request.provenance]
         self.store.create_branch(
             _project(branch.repo.project), branch.repo.name, branch.name, head, provenance
@@ -523,6 +568,29 @@ class PfsServicer(pfs_grpc.APIServicer):
             if upper and f.path >= upper:
                 break
             yield _file_info(commit, f)
+
+    @streaming
+    def DiffFile(self, request: pfs.DiffFileRequest, context: Any) -> Iterator[pfs.DiffFileResponse]:
+        new = self.store.resolve(_commit_ref(request.new_file.commit))
+        old: Optional[CommitRec] = None
+        if request.HasField("old_file"):
+            old_path = request.old_file.path
+            if names_commit(request.old_file.commit):
+                old = self.store.resolve(_commit_ref(request.old_file.commit))
+        else:
+            old_path = request.new_file.path
+            if new.parent:
+                repo = new.repo
+                old = self.store.resolve(CommitRef(repo.project, repo.name, id=new.parent))
+        new_pb = _commit_pb(new)
+        old_pb = _commit_pb(old) if old is not None else None
+        for before, after in _diff.diff(self.store, new, request.new_file.path, old, old_path):
+            response = pfs.DiffFileResponse()
+            if after is not None:
+                response.new_file.CopyFrom(_file_info(new_pb, after))
+            if before is not None and old_pb is not None:
+                response.old_file.CopyFrom(_file_info(old_pb, before))
+            yield response
 
 
 class AuthServicer(auth_grpc.APIServicer):
