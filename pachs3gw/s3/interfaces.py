@@ -138,6 +138,8 @@ class DeleteResult:
     key: str
     version_id: str | None = None
     error: Exception | None = None
+    #: The version deleted was (or the deletion made) a delete marker.
+    delete_marker: bool = False
 
 
 @attrs.frozen

@@ -345,16 +345,17 @@ class MemoryBackend:
             kept = [v for v in history if v.version_id != version_id]
             if len(kept) == len(history):
                 return DeleteResult(key, version_id, errors.NoSuchVersion(extra={"Key": key}))
+            was_marker = any(v.version_id == version_id and v.info is None for v in history)
             if kept:
                 b.versions[key] = kept
             else:
                 b.versions.pop(key, None)
-            return DeleteResult(key, version_id)
+            return DeleteResult(key, version_id, delete_marker=was_marker)
         if b.live(key) is None:
             return DeleteResult(key)
         marker = _Version(_new_version_id(), key, b"", None, _now())
         history.append(marker)
-        return DeleteResult(key, marker.version_id)
+        return DeleteResult(key, marker.version_id, delete_marker=True)
 
     def delete_object(self, bucket: str, key: str, version_id: str | None) -> Deferred[DeleteResult]:
         return self._call(self._delete, bucket, key, version_id)

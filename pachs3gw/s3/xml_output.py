@@ -479,20 +479,26 @@ def copy_part_result(
 
 
 def delete_result(
-    deleted: Sequence[tuple[str, str | None]],
+    deleted: Sequence[tuple[str, str | None] | tuple[str, str | None, bool]],
     failed: Sequence[tuple[str, str | None, str, str]],
     *,
     encoding_type: str | None = None,
 ) -> bytes:
-    """DeleteObjects: ``deleted`` is (key, version), ``failed`` is (key, version, code, message).
+    """DeleteObjects: ``deleted`` is (key, version[, delete marker]), ``failed`` is
+    (key, version, code, message).
 
     In quiet mode the caller passes no ``deleted`` entries.
     """
     children = []
-    for key, version in deleted:
+    for entry in deleted:
+        key, version = entry[0], entry[1]
         inner = [_t("Key", encode_key(key, encoding_type))]
         if version:
             inner.append(_t("VersionId", version))
+        if len(entry) > 2 and entry[2]:
+            inner.append(_t("DeleteMarker", True))
+            if version:
+                inner.append(_t("DeleteMarkerVersionId", version))
         children.append(_e("Deleted", inner))
     for key, version, code, message in failed:
         inner = [_t("Key", encode_key(key, encoding_type))]
