@@ -50,6 +50,8 @@ UNSUPPORTED_SUBRESOURCES = frozenset(
     }
 )
 MAX_KEY_BYTES = 1024
+#: Handlers that authenticate the request themselves (a form carries its own signature).
+SELF_AUTHENTICATING = frozenset({"_post_object"})
 
 
 def _route(ops: S3Server, call: _Call) -> _Handler:
@@ -102,7 +104,7 @@ def _route_bucket(ops: S3Server, call: _Call) -> _Handler:
     # POST
     if call.has("delete"):
         return ops._delete_objects
-    raise errors.NotImplemented_("POST object (browser form upload) is not implemented.")
+    return ops._post_object
 
 
 def _route_object(ops: S3Server, call: _Call) -> _Handler:
