@@ -26,9 +26,12 @@ from pachs3gw.gateway.buckets import BucketRef, parse_bucket
 from pachs3gw.gateway.history import BranchHistory, Change, HistoryCache
 from pachs3gw.gateway.keys import key_to_path
 from pachs3gw.gateway.listing import TOP
+from pachs3gw.gateway.metadata import Record
 from pachs3gw.pfs import client as pfs_client
+from pachs3gw.pfs import errors as pfs_errors
+from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
-from pachs3gw.s3.interfaces import DeleteResult, ObjectVersion, VersionsPage
+from pachs3gw.s3.interfaces import DeleteResult, ObjectInfo, ObjectVersion, VersionsPage
 
 
 def immutable_version(key: str) -> errors.S3Error:
@@ -60,6 +63,27 @@ class VersionsMixin(BackendCore):
         if not head:
             return None
         return await self._histories.history(self._client, ref, head)
+
+    async def _stat(
+        self, ref: BucketRef, key: str, version_id: str | None
+    ) -> tuple[pfs.File, ObjectInfo, Record]:
+        """As BackendCore's, but a version ID that is the key's delete marker is
+        MethodNotAllowed with ``x-amz-delete-marker: true``, as S3 answers."""
+        try:
+            return await super()._stat(ref, key, version_id)
+        except pfs_errors.FileNotFound:
+            if not version_id:
+                raise
+            history = await self._branch_history(ref)
+            changes = history.by_key.get(key, []) if history is not None else []
+            if any(c.commit_id == version_id and c.is_delete_marker for c in changes):
+                raise errors.MethodNotAllowed(
+                    "The specified method is not allowed against this resource: the version "
+                    "is a delete marker.",
+                    resource=key,
+                    headers={"x-amz-delete-marker": "true", "x-amz-version-id": version_id},
+                ) from None
+            raise
 
     @s3_operation
     async def list_object_versions(

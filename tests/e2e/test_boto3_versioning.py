@@ -198,3 +198,19 @@ def test_delete_objects_with_a_delete_marker_restores_and_refuses_versions(s3, b
     assert [(d["Key"], d.get("DeleteMarker")) for d in out["Deleted"]] == [("m", True), ("n", None)]
     assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("m", "NotImplemented")]
     assert s3.get_object(Bucket=bucket, Key="m")["Body"].read() == b"m"
+
+
+def test_reading_a_delete_marker_version_is_method_not_allowed(s3, bucket, gateway):
+    import urllib.request
+
+    s3.put_object(Bucket=bucket, Key="dm", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="dm")
+    marker = s3.list_object_versions(Bucket=bucket)["DeleteMarkers"][0]["VersionId"]
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="dm", VersionId=marker)
+    assert error_code(e) == "MethodNotAllowed" and status(e) == 405
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amz-delete-marker"] == "true"
+    req = urllib.request.Request(f"{gateway.url}/{bucket}/dm?versionId={marker}", method="HEAD")
+    with pytest.raises(urllib.error.HTTPError) as raw:
+        urllib.request.urlopen(req)
+    assert raw.value.code == 405 and raw.value.headers["x-amz-version-id"] == marker
