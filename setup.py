@@ -20,6 +20,8 @@ setup(
         "zope.interface>=6.0",
         "crc32c>=2.4",
         "awscrt>=0.20",
+        # Streaming (push) multipart/form-data parser for browser form uploads.
+        "multipart>=1.2",
     ],
     extras_require={
         "test": [
@@ -32,6 +34,7 @@ setup(
             "s3cmd==2.4.0",
             "minio>=7.2",
             "treq>=23.11",
+            "requests>=2.31",
             "pytest-timeout>=2.3",
             # tests/test_typecheck.py; mypy pinned so a new release's checks
             # don't break the build (mypy-zope supports a narrow mypy range).

@@ -18,6 +18,7 @@ from twisted.python.threadpool import ThreadPool
 from pachs3gw.gateway._errors import Context, to_s3_error
 from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
+from pachs3gw.gateway.history import HistoryCache
 from pachs3gw.gateway.keys import key_to_path
 from pachs3gw.gateway.metadata import MetadataStore, Record
 from pachs3gw.pfs import errors as pfs_errors
@@ -52,12 +53,14 @@ class BackendCore:
         pool: ThreadPool | None = None,
         metadata: MetadataStore | None = None,
         multipart: MultipartState | None = None,
+        histories: HistoryCache | None = None,
     ) -> None:
         self._client = client
         self._reactor = reactor if reactor is not None else client.reactor
         self._pool = pool if pool is not None else client.pool
         self._meta = metadata if metadata is not None else MetadataStore(self._reactor, self._pool)
         self._mp = multipart if multipart is not None else MultipartState()
+        self._histories = histories if histories is not None else HistoryCache()
 
     # helpers ------------------------------------------------------------------
 
@@ -145,6 +148,7 @@ class BackendCore:
             metadata=record.metadata,
             checksums=dict(record.checksums),
             part_sizes=record.part_sizes,
+            part_checksums=record.part_checksums,
         )
 
     async def _stat(

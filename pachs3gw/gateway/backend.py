@@ -27,10 +27,11 @@ from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import modify_all_or_nothing, to_datetime
 from pachs3gw.gateway.buckets import bucket_name, parse_bucket
 from pachs3gw.gateway.keys import key_to_path
+from pachs3gw.gateway.history import HistoryCache
 from pachs3gw.gateway.listing import list_page
 from pachs3gw.gateway.metadata import MetadataStore, Record
 from pachs3gw.gateway._core import BackendCore, MultipartState
-from pachs3gw.gateway.multipart import MultipartMixin
+from pachs3gw.gateway.multipart_listing import MultipartListingMixin
 from pachs3gw.gateway.reader import PfsObjectReader
 from pachs3gw.gateway.versions import VersionsMixin
 from pachs3gw.pfs import client as pfs_client
@@ -59,7 +60,7 @@ DELETE_CHECK_CONCURRENCY = 16
 
 
 @implementer(IBackend)
-class PfsBackend(MultipartMixin, VersionsMixin, BackendCore):
+class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
     """S3 buckets and objects for one caller, over one :class:`PfsClient`.
 
     Cheap to create (one per request): the state worth keeping -- the
@@ -194,7 +195,7 @@ class PfsBackend(MultipartMixin, VersionsMixin, BackendCore):
     ) -> DeleteResult:
         ref = parse_bucket(bucket)
         if version_id:
-            raise _no_version_delete(key)
+            return await self._delete_version(ref, key, version_id)
         path = key_to_path(key)
         info = await self._writable(ref)
         if not info.head.id or not await self._is_file(ref.at(info.head.id), path):
@@ -225,9 +226,10 @@ class PfsBackend(MultipartMixin, VersionsMixin, BackendCore):
         info = await self._writable(ref)
         results: dict[int, DeleteResult] = {}
         candidates: list[tuple[int, str, str]] = []
+        versioned: list[tuple[int, str, str]] = []
         for i, (key, version_id) in enumerate(keys):
             if version_id:
-                results[i] = DeleteResult(key, version_id, _no_version_delete(key))
+                versioned.append((i, key, version_id))
                 continue
             try:
                 candidates.append((i, key, key_to_path(key)))
@@ -254,6 +256,13 @@ class PfsBackend(MultipartMixin, VersionsMixin, BackendCore):
             )
         for i, key, _ in candidates:
             results[i] = DeleteResult(key)
+        for i, key, version_id in versioned:
+            # Only a latest delete marker can go (a commit restoring the version
+            # before it); each such key is its own commit, after the others.
+            try:
+                results[i] = await self._delete_version(ref, key, version_id)
+            except errors.S3Error as e:
+                results[i] = DeleteResult(key, version_id, e)
         return [results[i] for i in range(len(keys))]
 
     @s3_operation
@@ -313,14 +322,6 @@ class PfsBackend(MultipartMixin, VersionsMixin, BackendCore):
         )
 
 
-def _no_version_delete(key: str) -> errors.S3Error:
-    return errors.NotImplemented_(
-        "Deleting a specific version is not supported: versions are PFS commits, which "
-        "are immutable history. Delete without versionId to remove the current object.",
-        resource=key,
-    )
-
-
 @implementer(IBackendFactory)
 class PfsBackendFactory:
     """Backends acting for callers, sharing one channel, pool and metadata cache.
@@ -348,6 +349,7 @@ class PfsBackendFactory:
         self._authenticator = authenticator
         self.metadata = MetadataStore(self._reactor, self._pool, cache_size=metadata_cache_size)
         self.multipart = MultipartState()
+        self.histories = HistoryCache()
 
     def backend_for(self, access_key: str | None) -> IBackend:
         """*Reactor thread.*"""
@@ -355,7 +357,9 @@ class PfsBackendFactory:
         forward = self._authenticator is None or self._authenticator.enabled
         if access_key and forward:
             client = client.with_token(access_key)
-        return PfsBackend(client, self._reactor, self._pool, self.metadata, self.multipart)
+        return PfsBackend(
+            client, self._reactor, self._pool, self.metadata, self.multipart, self.histories
+        )
 
 
 __all__ = ["PfsBackend", "PfsBackendFactory"]

@@ -86,6 +86,8 @@ class Record:
     metadata: ObjectMetadata = attrs.field(factory=ObjectMetadata)
     checksums: dict[str, str] = attrs.field(factory=dict)
     part_sizes: tuple[int, ...] = ()
+    #: Each part's verified checksums (multipart uploads created with an algorithm).
+    part_checksums: tuple[dict[str, str], ...] = ()
     #: True for :func:`fallback_record` (no record: the ETag is the PFS hash).
     derived: bool = attrs.field(default=False, eq=False)
 
@@ -99,6 +101,7 @@ class Record:
                 "user": self.metadata.user,
                 "checksums": self.checksums,
                 "part_sizes": list(self.part_sizes),
+                **({"part_checksums": list(self.part_checksums)} if self.part_checksums else {}),
             },
             ensure_ascii=False,
             sort_keys=True,
@@ -114,6 +117,7 @@ class Record:
             ),
             checksums=dict(raw.get("checksums") or {}),
             part_sizes=tuple(int(n) for n in raw.get("part_sizes") or ()),
+            part_checksums=tuple(dict(c) for c in raw.get("part_checksums") or ()),
         )
 
 

@@ -1,11 +1,20 @@
-"""ListObjectVersions: the current object of every key, with the commit that holds it.
+"""ListObjectVersions and DELETE ``?versionId=``: S3 versioning backed by the branch's commits.
 
-Every commit is a version, so GetBucketVersioning says ``Enabled`` and
-``?versionId=<commit>`` reads any commit of the branch's history. Listing
-*all* past versions of every key would mean diffing the branch's commits;
-this lists the current version of each key (IsLatest), its version ID being
-the head commit that the listing read (a commit in which the object has
-exactly these bytes, so GET ``?versionId=`` of it returns them).
+Every write is a commit, so every bucket is versioned (GetBucketVersioning
+says ``Enabled``, PutBucketVersioning of ``Enabled`` is a no-op). A key's
+versions are the commits that changed it, newest first (see
+:mod:`pachs3gw.gateway.history`): the commit that wrote bytes is a version
+whose ID is the one the PUT returned and that ``?versionId=`` reads; the
+commit that removed the key is a delete marker. ETags come through the
+metadata store's lookup for the version's content, like any listing's.
+
+Commits are immutable history, so a version cannot be deleted. The one
+``DELETE ?versionId=`` S3 clients rely on -- removing the delete marker that
+hides a key, to bring the previous version back -- is done the PFS way: one
+new commit that copies the previous version back (no data through the
+gateway). Deleting any other version is NotImplemented and says why.
+
+Threads: reactor thread only.
 """
 
 from __future__ import annotations
@@ -13,12 +22,69 @@ from __future__ import annotations
 from pachs3gw.gateway._core import BackendCore
 from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import to_datetime
-from pachs3gw.gateway.buckets import parse_bucket
-from pachs3gw.gateway.listing import list_page
-from pachs3gw.s3.interfaces import ObjectVersion, VersionsPage
+from pachs3gw.gateway.buckets import BucketRef, parse_bucket
+from pachs3gw.gateway.history import BranchHistory, Change, HistoryCache
+from pachs3gw.gateway.keys import key_to_path
+from pachs3gw.gateway.listing import TOP
+from pachs3gw.gateway.metadata import Record
+from pachs3gw.pfs import client as pfs_client
+from pachs3gw.pfs import errors as pfs_errors
+from pachs3gw.proto import pfs_v2_pb2 as pfs
+from pachs3gw.s3 import errors
+from pachs3gw.s3.interfaces import DeleteResult, ObjectInfo, ObjectVersion, VersionsPage
+
+
+def immutable_version(key: str) -> errors.S3Error:
+    """Why ``DELETE ?versionId=`` of anything but the latest delete marker is refused."""
+    return errors.NotImplemented_(
+        "Deleting a specific version is not supported: versions are PFS commits, which are "
+        "immutable history. Delete without versionId to remove the current object, or delete "
+        "the latest delete marker's version ID to restore the version before it.",
+        resource=key,
+    )
 
 
 class VersionsMixin(BackendCore):
+    """The versions half of :class:`~pachs3gw.gateway.backend.PfsBackend`."""
+
+    _histories: HistoryCache
+
+    async def _branch_history(self, ref: BucketRef) -> BranchHistory | None:
+        """The history up to the bucket's head (None: the branch has no commit yet).
+
+        The caller's access is checked by PFS first (InspectBranch/InspectCommit
+        with the caller's token): the cache is shared by all callers.
+        """
+        if ref.commit_id is not None:
+            await self._bucket_exists(ref)
+            head = ref.commit_id
+        else:
+            head = (await self._branch_info(ref)).head.id
+        if not head:
+            return None
+        return await self._histories.history(self._client, ref, head)
+
+    async def _stat(
+        self, ref: BucketRef, key: str, version_id: str | None
+    ) -> tuple[pfs.File, ObjectInfo, Record]:
+        """As BackendCore's, but a version ID that is the key's delete marker is
+        MethodNotAllowed with ``x-amz-delete-marker: true``, as S3 answers."""
+        try:
+            return await super()._stat(ref, key, version_id)
+        except pfs_errors.FileNotFound:
+            if not version_id:
+                raise
+            history = await self._branch_history(ref)
+            changes = history.by_key.get(key, []) if history is not None else []
+            if any(c.commit_id == version_id and c.is_delete_marker for c in changes):
+                raise errors.MethodNotAllowed(
+                    "The specified method is not allowed against this resource: the version "
+                    "is a delete marker.",
+                    resource=key,
+                    headers={"x-amz-delete-marker": "true", "x-amz-version-id": version_id},
+                ) from None
+            raise
+
     @s3_operation
     async def list_object_versions(
         self,
@@ -30,30 +96,115 @@ class VersionsMixin(BackendCore):
         max_keys: int,
     ) -> VersionsPage:
         ref = parse_bucket(bucket)
-        commit = await self._read_commit(ref, None)
-        if commit is None:
+        history = await self._branch_history(ref)
+        if history is None or max_keys <= 0:
             return VersionsPage(versions=(), common_prefixes=(), is_truncated=False)
-        # One version per key: a version-ID marker means "this key is done".
-        raw = await list_page(self._client, commit, prefix, delimiter, key_marker, max_keys)
-        etags = await self._meta.etags(
-            self._client, ref.project, ref.repo, [(k, f.hash) for k, f in raw.files]
-        )
-        versions = [
-            ObjectVersion(
-                key=k,
-                version_id=commit.id,
-                is_latest=True,
-                last_modified=to_datetime(f.committed),
-                size=f.size_bytes,
-                etag=etag,
+        chosen: list[tuple[str, Change, bool]] = []
+        prefixes: list[str] = []
+        last: tuple[str, str | None] | None = None
+        truncated = False
+        # Start at the marker key itself only to resume inside its versions.
+        resume_inside = bool(key_marker and version_id_marker)
+        if key_marker and key_marker >= prefix:
+            start, inclusive = key_marker, resume_inside
+        else:
+            start, inclusive = prefix, True
+        i = history.first_index_at_or_after(start)
+        if not inclusive and i < len(history.keys) and history.keys[i] == start:
+            i += 1
+        keys = history.keys
+        while i < len(keys) and not truncated:
+            key = keys[i]
+            if not key.startswith(prefix):
+                break
+            if delimiter:
+                cut = key.find(delimiter, len(prefix))
+                if cut >= 0:
+                    group = key[: cut + len(delimiter)]
+                    if not (key_marker and group <= key_marker):
+                        if len(chosen) + len(prefixes) == max_keys:
+                            truncated = True
+                            break
+                        prefixes.append(group)
+                        last = (group, None)
+                    # Past every key of the group.
+                    i = history.first_index_at_or_after(group + TOP * 4)
+                    continue
+            skipping = resume_inside and key == key_marker
+            for n, change in enumerate(history.newest_first(key)):
+                if skipping:
+                    skipping = change.commit_id != version_id_marker
+                    continue
+                if len(chosen) + len(prefixes) == max_keys:
+                    truncated = True
+                    break
+                chosen.append((key, change, n == 0))
+                last = (key, change.commit_id)
+            i += 1
+        files = [(k, c.file) for k, c, _ in chosen if c.file is not None]
+        etags = iter(
+            await self._meta.etags(
+                self._client, ref.project, ref.repo, [(k, f.hash) for k, f in files]
             )
-            for (k, f), etag in zip(raw.files, etags)
-        ]
-        last_is_key = bool(versions) and raw.next_marker == versions[-1].key
+        )
+        versions = []
+        for key, change, latest in chosen:
+            if change.file is None:
+                versions.append(
+                    ObjectVersion(
+                        key=key,
+                        version_id=change.commit_id,
+                        is_latest=latest,
+                        last_modified=change.committed,
+                        is_delete_marker=True,
+                    )
+                )
+                continue
+            versions.append(
+                ObjectVersion(
+                    key=key,
+                    version_id=change.commit_id,
+                    is_latest=latest,
+                    last_modified=to_datetime(change.file.committed)
+                    if change.file.HasField("committed")
+                    else change.committed,
+                    size=change.file.size_bytes,
+                    etag=next(etags),
+                )
+            )
         return VersionsPage(
             versions=versions,
-            common_prefixes=raw.common_prefixes,
-            is_truncated=raw.is_truncated,
-            next_key_marker=raw.next_marker if raw.is_truncated else None,
-            next_version_id_marker=commit.id if raw.is_truncated and last_is_key else None,
+            common_prefixes=prefixes,
+            is_truncated=truncated,
+            next_key_marker=last[0] if truncated and last is not None else None,
+            next_version_id_marker=last[1] if truncated and last is not None else None,
         )
+
+    async def _delete_version(self, ref: BucketRef, key: str, version_id: str) -> DeleteResult:
+        """DELETE ``?versionId=``: restore the version before the latest delete marker.
+
+        One new commit copies the previous version back (its bytes and, via
+        the metadata record of its content, its ETag and headers). Any other
+        version ID is refused: NoSuchVersion if it is not a commit of the
+        branch's history, NotImplemented (commits are immutable) otherwise.
+        """
+        path = key_to_path(key)
+        await self._writable(ref)
+        await self._check_version(ref, version_id)
+        history = await self._branch_history(ref)
+        changes = history.newest_first(key) if history is not None else []
+        if not changes or changes[0].commit_id != version_id or not changes[0].is_delete_marker:
+            raise immutable_version(key)
+        previous = next((c for c in changes[1:] if not c.is_delete_marker), None)
+        if previous is None:
+            raise immutable_version(key)
+        source, _, record = await self._stat(ref, key, previous.commit_id)
+        await self._client.modify_file(
+            [pfs_client.set_commit(ref.head()), pfs_client.copy_file(path, source)]
+        )
+        if not record.derived:
+            await self._record_write(ref, key, path, record)
+        return DeleteResult(key=key, version_id=version_id, delete_marker=True)
+
+
+__all__ = ["VersionsMixin", "immutable_version"]

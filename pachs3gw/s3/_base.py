@@ -123,7 +123,14 @@ class _HandlerBase:
         body = call.request.body
         encodings = [t.strip().lower() for t in h.get("content-encoding", "").split(",")]
         sha = h.get("x-amz-content-sha256", "")
-        chunked = "aws-chunked" in encodings or sha.startswith("STREAMING-")
+        # The body is aws-chunked when the signature says so (STREAMING-*) or
+        # the client declares the decoded length. A Content-Encoding that
+        # merely lists aws-chunked over a plain body (some SDKs copy the
+        # header onto every PUT) is a plain body: the token is dropped from
+        # the stored encoding and the bytes are taken as they are.
+        chunked = sha.startswith("STREAMING-") or (
+            "aws-chunked" in encodings and "x-amz-decoded-content-length" in h
+        )
         verifier = BodyVerifier.from_headers(h, compute=compute)
         expected: int | None = None
         if chunked:

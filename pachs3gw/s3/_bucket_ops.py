@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import html
 
-from pachs3gw.s3 import xml_output
+from pachs3gw.s3 import errors, xml_output
 from pachs3gw.s3._base import _HandlerBase
-from pachs3gw.s3._call import _Call
+from pachs3gw.s3._call import _Call, _max
+from pachs3gw.s3._listing_ops import _decode_token, _encode_token
+
+#: S3's largest (and, with ``max-buckets``, default) ListBuckets page.
+MAX_BUCKETS = 10000
 
 
 class _BucketOps(_HandlerBase):
@@ -16,7 +20,25 @@ class _BucketOps(_HandlerBase):
 
     async def _list_buckets(self, call: _Call) -> None:
         assert call.backend is not None
-        buckets = await call.backend.list_buckets()
+        q = call.query
+        prefix = q.get("prefix", "")
+        max_buckets = _max(call, "max-buckets", MAX_BUCKETS)
+        if max_buckets < 1:
+            raise errors.InvalidArgument(
+                "max-buckets must be between 1 and 10000",
+                extra={"ArgumentName": "max-buckets", "ArgumentValue": q["max-buckets"]},
+            )
+        token = q.get("continuation-token")
+        after = _decode_token(token, "continuation-token") if token else ""
+        buckets = [
+            b
+            for b in await call.backend.list_buckets()
+            if b.name.startswith(prefix) and b.name > after
+        ]
+        next_token: str | None = None
+        if ("max-buckets" in q or token) and len(buckets) > max_buckets:
+            buckets = buckets[:max_buckets]
+            next_token = _encode_token(buckets[-1].name) if buckets else None
         accept = call.headers.get("accept", "")
         if not self._auth.enabled and "text/html" in accept:
             rows = "".join(
@@ -31,7 +53,12 @@ class _BucketOps(_HandlerBase):
             ).encode("utf-8")
             self._send(call, page, content_type=b"text/html; charset=utf-8")
             return
-        self._send(call, xml_output.list_all_my_buckets(buckets))
+        self._send(
+            call,
+            xml_output.list_all_my_buckets(
+                buckets, prefix=prefix if "prefix" in q else None, continuation_token=next_token
+            ),
+        )
 
     # Buckets -------------------------------------------------------------------
 
@@ -64,6 +91,31 @@ class _BucketOps(_HandlerBase):
         assert call.backend is not None
         status = await call.backend.get_bucket_versioning(call.bucket)
         self._send(call, xml_output.versioning_configuration(status))
+
+    async def _put_bucket_versioning(self, call: _Call) -> None:
+        """Enabled is what every bucket already is (each write is a commit): 200.
+
+        Suspended would mean "overwrite in place", which PFS never does, so it
+        is refused; MFA delete needs MFA devices, which the gateway has not.
+        """
+        assert call.backend is not None
+        from pachs3gw.s3 import xml_input
+
+        data = await self._read_xml_body(call)
+        status, mfa = xml_input.parse_versioning(data)
+        await call.backend.head_bucket(call.bucket)
+        if status == "Suspended":
+            raise errors.InvalidBucketState(
+                "Versioning cannot be suspended on this gateway: every write to a bucket is a "
+                "new PFS commit and earlier commits are kept, so every bucket is always "
+                "versioned (Status stays Enabled).",
+                extra={"BucketName": call.bucket},
+            )
+        if mfa == "Enabled":
+            raise errors.NotImplemented_(
+                "MFA delete is not implemented by this gateway.", extra={"BucketName": call.bucket}
+            )
+        self._send(call)
 
     async def _get_bucket_acl(self, call: _Call) -> None:
         assert call.backend is not None

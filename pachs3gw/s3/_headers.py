@@ -33,12 +33,10 @@ def _metadata_from_headers(headers: Mapping[str, str]) -> ObjectMetadata:
         if value is None:
             continue
         if name == "content-encoding":
-            tokens = [
-                t.strip() for t in value.split(",") if t.strip() and t.strip().lower() != "aws-chunked"
-            ]
-            if not tokens:
+            stripped = _without_aws_chunked(value)
+            if stripped is None:
                 continue
-            value = ",".join(tokens)
+            value = stripped
         content[name] = value
     user = {
         name[len(_META_PREFIX) :]: value
@@ -46,6 +44,25 @@ def _metadata_from_headers(headers: Mapping[str, str]) -> ObjectMetadata:
         if name.startswith(_META_PREFIX) and len(name) > len(_META_PREFIX)
     }
     return ObjectMetadata(headers=content, user=user)
+
+
+def _without_aws_chunked(value: str) -> str | None:
+    """``Content-Encoding`` less its ``aws-chunked`` token, spelled as the client sent it.
+
+    ``deflate, gzip`` stays ``deflate, gzip`` (clients compare it byte for
+    byte); ``aws-chunked, gzip`` becomes ``gzip``; ``aws-chunked`` alone, None.
+    """
+    tokens = value.split(",")
+    kept = [t for t in tokens if t.strip().lower() != "aws-chunked"]
+    if len(kept) == len(tokens):
+        return value
+    kept = [t for t in kept if t.strip()]
+    if not kept:
+        return None
+    # The separator the client used (", " or ","), from the token after its first comma.
+    after_comma = tokens[1]
+    sep = "," + after_comma[: len(after_comma) - len(after_comma.lstrip())]
+    return sep.join(t.strip() for t in kept)
 
 
 def _header_value(value: str) -> bytes:

@@ -106,7 +106,7 @@ def _encode_token(marker: str) -> str:
     return base64.urlsafe_b64encode(marker.encode("utf-8")).decode("ascii")
 
 
-def _decode_token(token: str) -> str:
+def _decode_token(token: str, name: str = "continuation-token") -> str:
     try:
         return base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode(
             "utf-8"
@@ -114,5 +114,5 @@ def _decode_token(token: str) -> str:
     except (binascii.Error, ValueError, UnicodeError):
         raise errors.InvalidArgument(
             "The continuation token provided is incorrect",
-            extra={"ArgumentName": "continuation-token", "ArgumentValue": token},
+            extra={"ArgumentName": name, "ArgumentValue": token},
         ) from None

@@ -8,7 +8,37 @@ from pachs3gw.s3 import conditions, errors, ranges, xml_output
 from pachs3gw.s3._base import _HandlerBase
 from pachs3gw.s3._call import _Call, _copy_source, _encoding_type, _max, _part_number, _upload_id
 from pachs3gw.s3._headers import _metadata_from_headers
+from pachs3gw.s3.checksums import ALGORITHMS
 from pachs3gw.s3.interfaces import CompletedPart
+
+
+def _checksum_algorithm(call: _Call) -> str | None:
+    """CreateMultipartUpload's ``x-amz-checksum-algorithm``, checked (None if absent).
+
+    Only composite checksums (a checksum of the parts' checksums) are kept:
+    a full-object CRC of a multipart upload is refused up front rather than
+    silently not checked.
+    """
+    value = call.headers.get("x-amz-checksum-algorithm", "").strip().upper()
+    kind = call.headers.get("x-amz-checksum-type", "").strip().upper()
+    if not value:
+        if kind:
+            raise errors.InvalidRequest(
+                "x-amz-checksum-type requires x-amz-checksum-algorithm."
+            )
+        return None
+    if value not in ALGORITHMS:
+        raise errors.InvalidRequest(
+            "Checksum algorithm provided is unsupported. Please try again with any of the "
+            "valid types: " + ", ".join(sorted(ALGORITHMS)),
+            extra={"ArgumentName": "x-amz-checksum-algorithm", "ArgumentValue": value},
+        )
+    if kind not in ("", "COMPOSITE"):
+        raise errors.NotImplemented_(
+            f"Checksum type {kind} is not implemented for multipart uploads by this gateway; "
+            "COMPOSITE (a checksum of the parts' checksums) is.",
+        )
+    return value
 
 
 class _MultipartOps(_HandlerBase):
@@ -21,9 +51,18 @@ class _MultipartOps(_HandlerBase):
     async def _create_multipart_upload(self, call: _Call) -> None:
         assert call.backend is not None
         metadata = _metadata_from_headers(call.headers)
-        upload_id = await call.backend.create_multipart_upload(call.bucket, call.key, metadata)
+        algorithm = _checksum_algorithm(call)
+        upload_id = await call.backend.create_multipart_upload(
+            call.bucket, call.key, metadata, algorithm
+        )
+        headers = {}
+        if algorithm is not None:
+            headers[b"x-amz-checksum-algorithm"] = algorithm.encode("ascii")
+            headers[b"x-amz-checksum-type"] = b"COMPOSITE"
         self._send(
-            call, xml_output.initiate_multipart_upload_result(call.bucket, call.key, upload_id)
+            call,
+            xml_output.initiate_multipart_upload_result(call.bucket, call.key, upload_id),
+            headers=headers,
         )
 
     async def _upload_part(self, call: _Call) -> None:

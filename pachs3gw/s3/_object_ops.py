@@ -70,6 +70,7 @@ class _ObjectOps(_HandlerBase):
         ):
             for alg, value in info.checksums.items():
                 headers[f"x-amz-checksum-{alg.lower()}".encode("latin-1")] = value.encode("latin-1")
+            headers[b"x-amz-checksum-type"] = xml_output.checksum_type(info.checksums).encode()
         if call.method == "GET":
             for param, header in _RESPONSE_OVERRIDES.items():
                 if param in call.query:
@@ -180,6 +181,8 @@ class _ObjectOps(_HandlerBase):
         headers = {}
         if result.version_id:
             headers[b"x-amz-version-id"] = result.version_id.encode("latin-1")
+        if result.delete_marker:
+            headers[b"x-amz-delete-marker"] = b"true"
         self._send(call, status=204, headers=headers)
 
     async def _delete_objects(self, call: _Call) -> None:
@@ -189,12 +192,12 @@ class _ObjectOps(_HandlerBase):
         data = await self._read_xml_body(call)
         parsed = xml_input.parse_delete(data)
         results = await call.backend.delete_objects(call.bucket, parsed.objects)
-        deleted: list[tuple[str, str | None]] = []
+        deleted: list[tuple[str, str | None, bool]] = []
         failed: list[tuple[str, str | None, str, str]] = []
         for r in results:
             if r.error is None:
                 if not parsed.quiet:
-                    deleted.append((r.key, r.version_id))
+                    deleted.append((r.key, r.version_id, r.delete_marker))
             elif isinstance(r.error, errors.S3Error):
                 failed.append((r.key, r.version_id, r.error.code, r.error.message))
             else:

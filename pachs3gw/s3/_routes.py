@@ -24,7 +24,6 @@ UNSUPPORTED_SUBRESOURCES = frozenset(
     {
         "accelerate",
         "analytics",
-        "attributes",
         "cors",
         "encryption",
         "intelligent-tiering",
@@ -51,6 +50,8 @@ UNSUPPORTED_SUBRESOURCES = frozenset(
     }
 )
 MAX_KEY_BYTES = 1024
+#: Handlers that authenticate the request themselves (a form carries its own signature).
+SELF_AUTHENTICATING = frozenset({"_post_object"})
 
 
 def _route(ops: S3Server, call: _Call) -> _Handler:
@@ -96,16 +97,14 @@ def _route_bucket(ops: S3Server, call: _Call) -> _Handler:
         return ops._head_bucket
     if m == "PUT":
         if call.has("versioning"):
-            raise errors.NotImplemented_(
-                "Versioning is always on (every commit is a version) and can't be changed."
-            )
+            return ops._put_bucket_versioning
         return ops._create_bucket
     if m == "DELETE":
         return ops._delete_bucket
     # POST
     if call.has("delete"):
         return ops._delete_objects
-    raise errors.NotImplemented_("POST object (browser form upload) is not implemented.")
+    return ops._post_object
 
 
 def _route_object(ops: S3Server, call: _Call) -> _Handler:
@@ -117,6 +116,8 @@ def _route_object(ops: S3Server, call: _Call) -> _Handler:
     if m == "GET":
         if call.has("uploadId"):
             return ops._list_parts
+        if call.has("attributes"):
+            return ops._get_object_attributes
         return ops._get_object
     if m == "HEAD":
         return ops._head_object

@@ -17,7 +17,8 @@ This module is the entry point, authentication and error rendering; the
 rest lives in private modules: ``_call`` (the parsed request), ``_routes``
 (which handler serves a request), ``_base`` (what handlers share),
 ``_headers`` (metadata ⇄ headers) and the handler mixins ``_bucket_ops``,
-``_listing_ops``, ``_object_ops`` and ``_multipart_ops``.
+``_listing_ops``, ``_object_ops``, ``_multipart_ops``, ``_attributes_ops`` and
+``_post_ops`` (browser form uploads, with ``post_policy``).
 
 Threads: everything here runs on the reactor thread; bodies are iterated by
 the backend (uploads) or :class:`~pachs3gw.s3.download.ObjectProducer`
@@ -41,6 +42,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource, Resource
 
 from pachs3gw.s3 import conditions, errors, xml_output
+from pachs3gw.s3._attributes_ops import _AttributesOps
 from pachs3gw.s3._base import _without_prolog
 from pachs3gw.s3._bucket_ops import _BucketOps
 from pachs3gw.s3._call import _Call, _parse_call
@@ -48,7 +50,8 @@ from pachs3gw.s3._headers import _http_date
 from pachs3gw.s3._listing_ops import _ListingOps
 from pachs3gw.s3._multipart_ops import _MultipartOps
 from pachs3gw.s3._object_ops import _ObjectOps
-from pachs3gw.s3._routes import UNSUPPORTED_SUBRESOURCES, _route
+from pachs3gw.s3._post_ops import _PostOps
+from pachs3gw.s3._routes import SELF_AUTHENTICATING, UNSUPPORTED_SUBRESOURCES, _route
 from pachs3gw.s3.download import DownloadStopped
 from pachs3gw.s3.interfaces import BodyAborted, IAuthenticator, IBackendFactory
 
@@ -88,7 +91,7 @@ def _request_ids() -> tuple[str, str]:
     ).decode("ascii")
 
 
-class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps):
+class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOps, _PostOps):
     """The S3 API over an :class:`IBackendFactory`, as a Klein app.
 
     :param reactor: the reactor (``callFromThread``, ``seconds``).
@@ -150,7 +153,8 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps):
             handler = self._route(call)
             if stats is not None:
                 stats.operation = handler.__name__.lstrip("_")
-            await self._authenticate(call)
+            if handler.__name__ not in SELF_AUTHENTICATING:
+                await self._authenticate(call)
             await handler(call)
         except conditions.NotModified as e:
             self._render_not_modified(request, e)

@@ -31,6 +31,7 @@ __all__ = [
     "BodyVerifier",
     "SPECIAL_PAYLOAD_HASHES",
     "checksum_of",
+    "composite_checksum",
     "multipart_etag",
 ]
 
@@ -112,6 +113,18 @@ def checksum_of(alg: str, data: bytes) -> str:
     h = ALGORITHMS[alg.upper()][0]()
     h.update(data)
     return base64.b64encode(h.digest()).decode("ascii")
+
+
+def composite_checksum(algorithm: str, part_checksums: Sequence[str]) -> str:
+    """S3's checksum of a multipart object: ``base64(H(concat(binary part checksums)))-N``.
+
+    What CompleteMultipartUpload answers and HEAD/GET return with
+    ``ChecksumMode=ENABLED`` for an upload created with a checksum algorithm.
+    """
+    h = ALGORITHMS[algorithm.upper()][0]()
+    for value in part_checksums:
+        h.update(base64.b64decode(value))
+    return f"{base64.b64encode(h.digest()).decode('ascii')}-{len(part_checksums)}"
 
 
 def multipart_etag(part_md5_hexes: Sequence[str]) -> str:

@@ -151,6 +151,24 @@ MethodNotAllowed = _error(
     "MethodNotAllowed", 405, "The specified method is not allowed against this resource."
 )
 InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
+InvalidPolicyDocument = _error(
+    "InvalidPolicyDocument",
+    400,
+    "The content of the form does not meet the conditions specified in the policy document.",
+)
+MalformedPOSTRequest = _error(
+    "MalformedPOSTRequest",
+    400,
+    "The body of your POST request is not well-formed multipart/form-data.",
+)
+MaxPostPreDataLengthExceeded = _error(
+    "MaxPostPreDataLengthExceeded",
+    400,
+    "Your POST request fields preceding the upload file were too large.",
+)
+InvalidBucketState = _error(
+    "InvalidBucketState", 409, "The request is not valid with the current state of the bucket."
+)
 
 # 5xx -----------------------------------------------------------------------
 InternalError = _error(

@@ -67,6 +67,9 @@ class ObjectInfo:
     #: For multipart objects: the size of each part, in order (for
     #: ``?partNumber=`` and ``x-amz-mp-parts-count``).
     part_sizes: tuple[int, ...] = ()
+    #: For multipart objects uploaded with checksums: each part's, in order
+    #: (for GetObjectAttributes' ``ObjectParts``).
+    part_checksums: tuple[dict[str, str], ...] = ()
 
 
 @attrs.frozen
@@ -135,6 +138,8 @@ class DeleteResult:
     key: str
     version_id: str | None = None
     error: Exception | None = None
+    #: The version deleted was (or the deletion made) a delete marker.
+    delete_marker: bool = False
 
 
 @attrs.frozen
@@ -159,6 +164,8 @@ class PartInfo:
     etag: str
     size: int
     last_modified: datetime
+    #: Verified checksums the part was uploaded with (algorithm → base64).
+    checksums: dict[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -299,9 +306,15 @@ class IObjectBackend(Interface):
 
 class IMultipartBackend(Interface):
     def create_multipart_upload(
-        bucket: str, key: str, metadata: ObjectMetadata
+        bucket: str, key: str, metadata: ObjectMetadata, checksum_algorithm: str | None = None
     ) -> Deferred[str]:
-        """Return a new upload ID."""
+        """Return a new upload ID.
+
+        With ``checksum_algorithm`` (``CRC32``...), parts' checksums of that
+        algorithm are kept and Complete gives the object the composite
+        checksum (S3's ``base64(H(part checksums))-N``), or refuses a part
+        uploaded without one.
+        """
 
     def upload_part(
         bucket: str, key: str, upload_id: str, part_number: int, body: IBodySource
@@ -316,7 +329,12 @@ class IMultipartBackend(Interface):
     def complete_multipart_upload(
         bucket: str, key: str, upload_id: str, parts: Sequence[CompletedPart]
     ) -> Deferred[WriteResult]:
-        """Validate (InvalidPart / InvalidPartOrder / EntityTooSmall), one commit."""
+        """Validate (InvalidPart / InvalidPartOrder / EntityTooSmall), one commit.
+
+        Completing an upload that already completed, with the same parts,
+        answers the result of that completion again (SDKs retry a Complete
+        whose reply was lost).
+        """
 
     def abort_multipart_upload(bucket: str, key: str, upload_id: str) -> Deferred[None]:
         ...

@@ -34,7 +34,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from pachs3gw.s3 import errors
-from pachs3gw.s3.checksums import multipart_etag
+from pachs3gw.s3.checksums import composite_checksum, multipart_etag
 from pachs3gw.s3.conditions import normalize_etag
 from pachs3gw.s3.interfaces import (
     BucketEntry,
@@ -94,7 +94,9 @@ class _Upload:
     key: str
     metadata: ObjectMetadata
     initiated: datetime
-    parts: dict[int, tuple[bytes, str, datetime]] = attrs.field(factory=dict)
+    checksum_algorithm: str | None = None
+    #: number → (bytes, md5, when, verified checksums)
+    parts: dict[int, tuple[bytes, str, datetime, dict[str, str]]] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -103,6 +105,10 @@ class _Bucket:
     #: key → versions, oldest first.
     versions: dict[str, list[_Version]] = attrs.field(factory=dict)
     uploads: dict[str, _Upload] = attrs.field(factory=dict)
+    #: upload ID → (key, [(part number, ETag)], result) of completed uploads.
+    completed: dict[str, tuple[str, list[tuple[int, str]], WriteResult]] = attrs.field(
+        factory=dict
+    )
 
     def live(self, key: str) -> _Version | None:
         history = self.versions.get(key)
@@ -343,16 +349,17 @@ class MemoryBackend:
             kept = [v for v in history if v.version_id != version_id]
             if len(kept) == len(history):
                 return DeleteResult(key, version_id, errors.NoSuchVersion(extra={"Key": key}))
+            was_marker = any(v.version_id == version_id and v.info is None for v in history)
             if kept:
                 b.versions[key] = kept
             else:
                 b.versions.pop(key, None)
-            return DeleteResult(key, version_id)
+            return DeleteResult(key, version_id, delete_marker=was_marker)
         if b.live(key) is None:
             return DeleteResult(key)
         marker = _Version(_new_version_id(), key, b"", None, _now())
         history.append(marker)
-        return DeleteResult(key, marker.version_id)
+        return DeleteResult(key, marker.version_id, delete_marker=True)
 
     def delete_object(self, bucket: str, key: str, version_id: str | None) -> Deferred[DeleteResult]:
         return self._call(self._delete, bucket, key, version_id)
@@ -501,12 +508,16 @@ class MemoryBackend:
         return up
 
     def create_multipart_upload(
-        self, bucket: str, key: str, metadata: ObjectMetadata
+        self,
+        bucket: str,
+        key: str,
+        metadata: ObjectMetadata,
+        checksum_algorithm: str | None = None,
     ) -> Deferred[str]:
         def create() -> str:
             b = self._bucket(bucket)
             upload_id = _new_version_id()
-            b.uploads[upload_id] = _Upload(upload_id, key, metadata, _now())
+            b.uploads[upload_id] = _Upload(upload_id, key, metadata, _now(), checksum_algorithm)
             return upload_id
 
         return self._call(create)
@@ -522,7 +533,7 @@ class MemoryBackend:
         def store(r: tuple[bytes, str, dict[str, str]]) -> WriteResult:
             up = self._upload(bucket, key, upload_id)
             now = _now()
-            up.parts[part_number] = (r[0], r[1], now)
+            up.parts[part_number] = (r[0], r[1], now, dict(r[2]))
             return WriteResult(etag=r[1], last_modified=now, checksums=r[2])
 
         return self._read_body(body).addCallback(store)
@@ -539,7 +550,7 @@ class MemoryBackend:
                 data = data[first : last + 1]
             etag = hashlib.md5(data).hexdigest()
             now = _now()
-            up.parts[part_number] = (data, etag, now)
+            up.parts[part_number] = (data, etag, now, {})
             return WriteResult(etag=etag, last_modified=now)
 
         return self._call(copy)
@@ -548,6 +559,10 @@ class MemoryBackend:
         self, bucket: str, key: str, upload_id: str, parts: Sequence[CompletedPart]
     ) -> Deferred[WriteResult]:
         def complete() -> WriteResult:
+            listed = [(p.part_number, normalize_etag(p.etag)) for p in parts]
+            done = self._bucket(bucket).completed.get(upload_id)
+            if done is not None and (done[0], done[1]) == (key, listed):
+                return done[2]
             up = self._upload(bucket, key, upload_id)
             numbers = [p.part_number for p in parts]
             if numbers != sorted(set(numbers)):
@@ -570,10 +585,26 @@ class MemoryBackend:
                 chosen.append(stored)
             data = b"".join(s[0] for s in chosen)
             etag = multipart_etag([s[1] for s in chosen])
+            checksums: dict[str, str] = {}
+            alg = up.checksum_algorithm
+            if alg is not None:
+                missing = [p.part_number for p, s in zip(parts, chosen) if alg not in s[3]]
+                if missing:
+                    raise errors.InvalidRequest(
+                        f"The upload was created using a {alg.lower()} checksum; part "
+                        f"{missing[0]} was uploaded without one."
+                    )
+                checksums[alg] = composite_checksum(alg, [s[3][alg] for s in chosen])
             result = self._store(
-                bucket, key, data, etag, up.metadata, {}, tuple(len(s[0]) for s in chosen)
+                bucket, key, data, etag, up.metadata, checksums, tuple(len(s[0]) for s in chosen)
             )
-            del self._bucket(bucket).uploads[upload_id]
+            if alg is not None:
+                v = self._bucket(bucket).versions[key][-1]
+                assert v.info is not None
+                v.info = attrs.evolve(v.info, part_checksums=tuple(dict(s[3]) for s in chosen))
+            b = self._bucket(bucket)
+            del b.uploads[upload_id]
+            b.completed[upload_id] = (key, listed, result)
             return result
 
         return self._call(complete)
@@ -593,7 +624,8 @@ class MemoryBackend:
             numbers = [n for n in sorted(up.parts) if n > part_number_marker]
             page, more = numbers[:max_parts], len(numbers) > max_parts
             infos = [
-                PartInfo(n, up.parts[n][1], len(up.parts[n][0]), up.parts[n][2]) for n in page
+                PartInfo(n, up.parts[n][1], len(up.parts[n][0]), up.parts[n][2], up.parts[n][3])
+                for n in page
             ]
             return PartsPage(infos, more, page[-1] if more and page else None)
 

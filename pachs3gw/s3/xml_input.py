@@ -28,6 +28,7 @@ __all__ = [
     "parse_complete_multipart",
     "parse_create_bucket",
     "parse_delete",
+    "parse_versioning",
 ]
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -199,3 +200,22 @@ def parse_create_bucket(body: bytes) -> str | None:
     if location is None or not location.strip():
         return None
     return location.strip()
+
+
+def parse_versioning(body: bytes) -> tuple[str | None, str | None]:
+    """``(Status, MfaDelete)`` of a PutBucketVersioning body (each ``None`` if absent).
+
+    Values are checked against S3's enumerations: ``Enabled``/``Suspended``
+    and ``Enabled``/``Disabled``; anything else is MalformedXML, as S3 answers.
+    """
+    root = _parse(body, "VersioningConfiguration")
+    status = _one_text(root, "Status", required=False)
+    mfa = _one_text(root, "MfaDelete", required=False)
+    if status is not None and status.strip() not in ("Enabled", "Suspended"):
+        raise errors.MalformedXML()
+    if mfa is not None and mfa.strip() not in ("Enabled", "Disabled"):
+        raise errors.MalformedXML()
+    return (
+        status.strip() if status is not None else None,
+        mfa.strip() if mfa is not None else None,
+    )

@@ -134,23 +134,31 @@ def error(
 # Service and buckets -------------------------------------------------------
 
 
-def list_all_my_buckets(buckets: Sequence[BucketEntry]) -> bytes:
-    return _document(
-        "ListAllMyBucketsResult",
-        [
-            _owner(),
-            _e(
-                "Buckets",
-                (
-                    _e(
-                        "Bucket",
-                        [_t("Name", b.name), _t("CreationDate", format_timestamp(b.created))],
-                    )
-                    for b in buckets
-                ),
+def list_all_my_buckets(
+    buckets: Sequence[BucketEntry],
+    *,
+    prefix: str | None = None,
+    continuation_token: str | None = None,
+) -> bytes:
+    """``continuation_token`` is the one for the next page (S3 names it so, not ``Next...``)."""
+    children = [
+        _owner(),
+        _e(
+            "Buckets",
+            (
+                _e(
+                    "Bucket",
+                    [_t("Name", b.name), _t("CreationDate", format_timestamp(b.created))],
+                )
+                for b in buckets
             ),
-        ],
-    )
+        ),
+    ]
+    if continuation_token is not None:
+        children.append(_t("ContinuationToken", continuation_token))
+    if prefix is not None:
+        children.append(_t("Prefix", prefix))
+    return _document("ListAllMyBucketsResult", children)
 
 
 def location_constraint(region: str) -> bytes:
@@ -338,6 +346,11 @@ def _checksum_elements(checksums: Mapping[str, str]) -> list[str]:
     return [_t(f"Checksum{alg.upper()}", value) for alg, value in sorted(checksums.items())]
 
 
+def checksum_type(checksums: Mapping[str, str]) -> str:
+    """``COMPOSITE`` for a checksum of part checksums (``...-N``), else ``FULL_OBJECT``."""
+    return "COMPOSITE" if any("-" in v for v in checksums.values()) else "FULL_OBJECT"
+
+
 def complete_multipart_upload_result(
     location: str, bucket: str, key: str, etag: str, checksums: Mapping[str, str] | None = None
 ) -> bytes:
@@ -349,7 +362,8 @@ def complete_multipart_upload_result(
             _t("Key", key),
             _t("ETag", format_etag(etag)),
         ]
-        + _checksum_elements(checksums or {}),
+        + _checksum_elements(checksums or {})
+        + ([_t("ChecksumType", checksum_type(checksums))] if checksums else []),
     )
 
 
@@ -386,7 +400,8 @@ def list_parts_result(
                     _t("LastModified", format_timestamp(part.last_modified)),
                     _t("ETag", format_etag(part.etag)),
                     _t("Size", part.size),
-                ],
+                ]
+                + _checksum_elements(part.checksums),
             )
         )
     return _document("ListPartsResult", children)
@@ -464,20 +479,26 @@ def copy_part_result(
 
 
 def delete_result(
-    deleted: Sequence[tuple[str, str | None]],
+    deleted: Sequence[tuple[str, str | None] | tuple[str, str | None, bool]],
     failed: Sequence[tuple[str, str | None, str, str]],
     *,
     encoding_type: str | None = None,
 ) -> bytes:
-    """DeleteObjects: ``deleted`` is (key, version), ``failed`` is (key, version, code, message).
+    """DeleteObjects: ``deleted`` is (key, version[, delete marker]), ``failed`` is
+    (key, version, code, message).
 
     In quiet mode the caller passes no ``deleted`` entries.
     """
     children = []
-    for key, version in deleted:
+    for entry in deleted:
+        key, version = entry[0], entry[1]
         inner = [_t("Key", encode_key(key, encoding_type))]
         if version:
             inner.append(_t("VersionId", version))
+        if len(entry) > 2 and entry[2]:
+            inner.append(_t("DeleteMarker", True))
+            if version:
+                inner.append(_t("DeleteMarkerVersionId", version))
         children.append(_e("Deleted", inner))
     for key, version, code, message in failed:
         inner = [_t("Key", encode_key(key, encoding_type))]

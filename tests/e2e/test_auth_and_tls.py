@@ -221,3 +221,28 @@ def test_skewed_date_is_request_time_too_skewed(secured):
     response = conn.getresponse()
     body = response.read().decode()
     assert response.status == 403 and "RequestTimeTooSkewed" in body, body
+
+
+def test_browser_form_upload_checks_the_policy_signature(secured):
+    """POST Object with a boto3 presigned post (SigV4 and SigV2 policies)."""
+    import requests
+
+    gw, cert = secured
+    s3 = client(gw, cert)
+    s3.create_bucket(Bucket="master.formauth")
+    for signature_version in ("s3v4", "s3"):
+        signer = client(gw, cert, signature_version=signature_version)
+        form = signer.generate_presigned_post("master.formauth", f"form-{signature_version}")
+        url = f"{https_url(gw)}/master.formauth"
+        r = requests.post(url, data=form["fields"], files={"file": ("f", b"signed")}, verify=str(cert), timeout=30)
+        assert r.status_code == 204, r.text
+        assert s3.get_object(Bucket="master.formauth", Key=f"form-{signature_version}")["Body"].read() == b"signed"
+        forged = client(gw, cert, secret="not-the-secret", signature_version=signature_version)
+        bad = forged.generate_presigned_post("master.formauth", "forged")
+        r = requests.post(url, data=bad["fields"], files={"file": ("f", b"x")}, verify=str(cert), timeout=30)
+        assert r.status_code == 403 and b"SignatureDoesNotMatch" in r.content
+    r = requests.post(f"{https_url(gw)}/master.formauth", data={"key": "anon"},
+                      files={"file": ("f", b"x")}, verify=str(cert), timeout=30)
+    assert r.status_code == 403 and b"AccessDenied" in r.content
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="master.formauth")["Contents"]]
+    assert keys == ["form-s3", "form-s3v4"]

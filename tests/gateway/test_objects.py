@@ -180,6 +180,11 @@ def test_delete_object_and_missing_key_delete_makes_no_commit(
     result = yield backend.delete_object(bucket_name, "k", None)
     assert result.error is None
     assert (yield client.inspect_branch(branch)).head.id == head
+    # ``head`` is the delete marker: deleting it brings "k" back (one commit);
+    # deleting it again, or any version, is refused (commits are immutable).
+    restored = yield backend.delete_object(bucket_name, "k", head)
+    assert restored.delete_marker and restored.version_id == head
+    assert (yield backend.head_object(bucket_name, "k", None)).size == 1
     e = yield ensureDeferred(failure_of(backend.delete_object(bucket_name, "k", head)))
     assert isinstance(e, errors.NotImplemented_)
 

@@ -39,7 +39,7 @@ def test_delete_objects_is_one_commit_with_per_key_results(
     )
     assert [r.key for r in results] == ["a", "b/c", "missing", "d", "x//y"]
     assert [type(r.error) for r in results] == [
-        type(None), type(None), type(None), errors.NotImplemented_, errors.InvalidArgument
+        type(None), type(None), type(None), errors.NoSuchVersion, errors.InvalidArgument
     ]
     after = yield head_of(client, bucket_name)
     commits = yield client.list_commits(refs.repo(bucket_name.split(".")[1]), to=refs.branch_head(bucket_name.split(".")[1], "master"))
