@@ -199,6 +199,47 @@ class MemoryBackend:
         b = self.buckets[bucket]
         return {k: v.data for k in sorted(b.versions) if (v := b.live(k)) is not None}
 
+    def seed_bucket(self, bucket: str) -> None:
+        """Create ``bucket`` at once if it does not exist (*reactor thread*)."""
+        if bucket not in self.buckets:
+            if not _BUCKET_NAME.fullmatch(bucket):
+                raise errors.InvalidBucketName(extra={"BucketName": bucket})
+            self.buckets[bucket] = _Bucket(created=_now())
+
+    def pending_uploads(self, bucket: str) -> dict[str, str]:
+        """The multipart uploads of ``bucket`` neither completed nor aborted: ID → key."""
+        return {u.upload_id: u.key for u in self.buckets[bucket].uploads.values()}
+
+    def seed(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        metadata: ObjectMetadata | None = None,
+        etag: str | None = None,
+        checksums: dict[str, str] | None = None,
+        part_sizes: tuple[int, ...] = (),
+    ) -> WriteResult:
+        """Store an object at once, without a request body or a Deferred.
+
+        *Reactor thread* (or before the reactor runs). The bucket is created
+        if it does not exist. ``etag`` defaults to the MD5 of ``data``; pass
+        ``md5-of-md5s-N`` with ``part_sizes`` to stand for a multipart
+        object, or any hex string for one written outside S3. The arranging
+        step of a test: what it then checks goes through the interface.
+        """
+        self.seed_bucket(bucket)
+        return self._store(
+            bucket,
+            key,
+            data,
+            hashlib.md5(data).hexdigest() if etag is None else etag,
+            ObjectMetadata() if metadata is None else metadata,
+            dict(checksums or {}),
+            part_sizes,
+        )
+
     def _read_cancelled(self) -> None:
         self.cancelled_reads += 1
 
