@@ -61,7 +61,9 @@ from pachs3gw.s3.interfaces import (
 
 __all__ = ["MemoryAuthenticator", "MemoryBackend", "MemoryObjectReader"]
 
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+#: S3's rule: 3-63 of a-z 0-9 . -, starting and ending with a letter or digit,
+#: no two adjacent periods.
+_BUCKET_NAME = re.compile(r"(?!.*\.\.)[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 MIN_PART_SIZE = 5 * 1024 * 1024
 
 
