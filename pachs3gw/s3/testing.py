@@ -433,6 +433,9 @@ class MemoryBackend:
     ) -> Deferred[ListPage]:
         def list_() -> ListPage:
             b = self._bucket(bucket)
+            if max_keys <= 0:
+                # S3 (and s3-tests' test_bucket_list_maxkeys_zero): nothing, not truncated.
+                return ListPage((), (), False)
             contents: list[ObjectSummary] = []
             prefixes: list[str] = []
             last: str | None = None
@@ -579,6 +582,12 @@ class MemoryBackend:
             data = src.data
             if source.byte_range is not None:
                 first, last = source.byte_range
+                if not 0 <= first <= last < len(data):
+                    raise errors.InvalidRange(
+                        f"The x-amz-copy-source-range bytes={first}-{last} is not within the "
+                        f"source object of {len(data)} bytes.",
+                        extra={"ActualObjectSize": str(len(data))},
+                    )
                 data = data[first : last + 1]
             etag = hashlib.md5(data).hexdigest()
             now = _now()
@@ -592,6 +601,11 @@ class MemoryBackend:
     ) -> Deferred[WriteResult]:
         def complete() -> WriteResult:
             up = self._upload(bucket, key, upload_id)
+            if not parts:
+                raise errors.MalformedXML(
+                    "The XML you provided was not well-formed or did not validate against "
+                    "our published schema: at least one part must be specified."
+                )
             numbers = [p.part_number for p in parts]
             if numbers != sorted(set(numbers)):
                 raise errors.InvalidPartOrder()
