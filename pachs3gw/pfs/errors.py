@@ -8,6 +8,8 @@ first, then on a substring (PFS_PROTOCOL.md, "Errors").
 
 from __future__ import annotations
 
+import re
+
 import grpc
 
 
@@ -84,13 +86,35 @@ class Cancelled(PfsError):
     pass
 
 
+#: Where a "… not found" text names what is missing: at its start or after a
+#: wrap prefix ("error getting file: file /a not found in repo …").
+_SUBJECT = re.compile(r"(?:^|: )(file /|commit |branch |repo |project )")
+_KINDS: dict[str, type[NotFound]] = {
+    "file /": FileNotFound,
+    "commit ": CommitNotFound,
+    "branch ": BranchNotFound,
+    "repo ": RepoNotFound,
+    "project ": ProjectNotFound,
+}
+
+
 def _classify_not_found(text: str) -> type[NotFound]:
+    """The kind of thing a NOT_FOUND text is about, by its subject, not by any word in it.
+
+    A repo called ``branch-x`` or a project called ``commit`` must not change
+    the answer, so only a segment's first word counts. A file path in a
+    subject wins (``commit …@id: file /a not found`` is about the file);
+    otherwise the innermost (last) subject. Unknown shapes fall back to the
+    words they contain.
+    """
     lowered = text.lower()
-    # Order matters: "file /a not found in repo x at commit y" names a repo
-    # and a commit too.
-    if lowered.startswith("file ") or " file " in lowered.split(" not found")[0]:
+    end = lowered.rfind(" not found")
+    head = lowered if end < 0 else lowered[:end]
+    subjects = [m.group(1) for m in _SUBJECT.finditer(head)]
+    if "file /" in subjects:
         return FileNotFound
-    head = lowered.split(" not found")[0]
+    if subjects:
+        return _KINDS[subjects[-1]]
     for word, kind in (
         ("commit", CommitNotFound),
         ("branch", BranchNotFound),
@@ -141,6 +165,7 @@ def from_rpc_error(error: grpc.RpcError) -> PfsError:
         code == grpc.StatusCode.INVALID_ARGUMENT
         or "only printable ASCII characters allowed" in text
         or "not allowed in path" in text
+        or ") invalid: only alphanumeric characters" in text
         or "invalid name" in text.lower()
         or "valid name" in text.lower()
     ):

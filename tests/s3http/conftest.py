@@ -264,13 +264,4 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 def put_direct(h: S3Harness, bucket: str, key: str, data: bytes, **kw: Any) -> None:
     """Store an object in the memory backend without HTTP (reactor thread)."""
-    from datetime import datetime, timezone
-
-    from pachs3gw.s3.interfaces import ObjectMetadata
-    from pachs3gw.s3.testing import _Bucket
-
-    if bucket not in h.backend.buckets:
-        h.backend.buckets[bucket] = _Bucket(created=datetime.now(timezone.utc))
-    import hashlib
-
-    h.backend._store(bucket, key, data, hashlib.md5(data).hexdigest(), kw.pop("metadata", ObjectMetadata()), {}, **kw)
+    h.backend.seed(bucket, key, data, **kw)

@@ -11,12 +11,7 @@ from tests.s3http.conftest import S3Harness
 
 
 def _bucket(h: S3Harness, name: str = "bucket") -> str:
-    h.backend.buckets.clear()
-    from datetime import datetime, timezone
-
-    from pachs3gw.s3.testing import _Bucket
-
-    h.backend.buckets[name] = _Bucket(created=datetime.now(timezone.utc))
+    h.backend.seed_bucket(name)
     return name
 
 
