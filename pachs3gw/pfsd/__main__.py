@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import Optional, Sequence
 
+from pachs3gw.datadir import DataDirError, check_data_dir
 from pachs3gw.malloc import tune_malloc
 from pachs3gw.pfsd._server import read_tokens, start_server
 
@@ -28,7 +29,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     tune_malloc()
     logging.basicConfig(level=logging.WARNING, format="pfsd %(levelname)s %(name)s: %(message)s")
     tokens = read_tokens(args.tokens) if args.tokens else None
-    running = start_server(args.data_dir, args.listen, tokens, max_workers=args.workers)
+    try:
+        check_data_dir(args.data_dir)
+        running = start_server(args.data_dir, args.listen, tokens, max_workers=args.workers)
+    except DataDirError as e:
+        # One line, at once: a second owner must not wait or retry quietly.
+        print(f"pfsd: --data-dir {args.data_dir}: {e}", file=sys.stderr, flush=True)
+        return 1
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import attrs
 
+from pachs3gw.datadir import lock_data_dir
 from pachs3gw.pfsd import _content, _errors, _scan
 from pachs3gw.pfsd._chunks import ChunkStore, Lease
 from pachs3gw.pfsd._content import Content
@@ -163,6 +164,16 @@ class Store:
     def __init__(self, data_dir: str) -> None:
         os.makedirs(data_dir, exist_ok=True)
         self.data_dir = data_dir
+        # Before anything touches the files: a second owner would sweep
+        # this one's temporary chunks and collect its leased ones.
+        self._dir_lock = lock_data_dir(data_dir)
+        try:
+            self._open(data_dir)
+        except BaseException:
+            self._dir_lock.release()
+            raise
+
+    def _open(self, data_dir: str) -> None:
         self.chunks = ChunkStore(os.path.join(data_dir, "chunks"))
         self._path = os.path.join(data_dir, "meta.sqlite")
         self._local = threading.local()
@@ -247,6 +258,7 @@ class Store:
                 except sqlite3.Error:
                     pass
             self._connections.clear()
+        self._dir_lock.release()
 
     # projects -------------------------------------------------------------
 
