@@ -113,6 +113,8 @@ def check_pachd(target: str) -> None:
 def describe_failure(failure: Failure, config: Any) -> str:
     """The one line for a start that failed after the reactor started."""
     error = failure.value
+    if error is None:
+        return "start-up failed"
     if isinstance(error, StartupError):
         return str(error)
     if isinstance(error, CannotListenError):
