@@ -218,7 +218,11 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps):
         )
         creds = signing.parse_credentials(signed)
         if creds is None:
-            raise errors.AccessDenied()
+            # Refused if callers must sign; but with the backend down that
+            # is not known, and a 403 would send the user the wrong way.
+            await self._auth.check_anonymous()
+            call.backend = self._backends.backend_for(None)
+            return
         stats = getattr(call.request, "stats", None)
         if stats is not None:
             # With Pachyderm auth the access key is a token: log a digest.
