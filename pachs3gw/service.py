@@ -112,9 +112,18 @@ def embedded_socket(data_dir: str) -> str:
     return os.path.join(os.path.abspath(data_dir), "pfsd.sock")
 
 
+#: The pfsd child's program: import the very package this module is part of.
+_CHILD_MAIN = (
+    "import sys; sys.path.insert(0, {here!r}); "
+    "from pachs3gw.pfsd.__main__ import main; sys.exit(main())"
+).format(here=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def embedded_server_args(config: GatewayConfig, listen: str) -> list[str]:
     args = [
-        sys.executable, "-m", "pachs3gw.pfsd",
+        # Not ``-m``: that puts the working directory first on sys.path, and
+        # a gateway started inside a clone would run the clone's pfsd.
+        sys.executable, "-c", _CHILD_MAIN,
         "--listen", listen,
         "--data-dir", os.path.abspath(config.data_dir),
     ]
