@@ -86,10 +86,13 @@ class ThreadPoolService(Service):
 def make_resource(
     reactor: Any, client: PfsClient, pool: ThreadPool
 ) -> IResource:
-    """The S3 API as a twisted.web resource, for a site of your own.
+    """The S3 API as a twisted.web resource, for a site of your own, at any path.
 
-    Uploads stream only when the site uses the streaming request factory:
-    prefer :func:`pachs3gw.s3.site.make_site` or :class:`GatewayService`.
+    Under a plain ``Site`` twisted.web spools each request body (to a
+    temporary file when large) before the resource runs; the body then
+    streams from there.  :func:`pachs3gw.s3.site.make_site` (or
+    :class:`GatewayService`) streams it from the network instead, with
+    backpressure and ``100 Continue``.
     """
     server, _ = _s3_server(reactor, client, pool)
     return server.resource()

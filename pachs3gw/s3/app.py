@@ -50,6 +50,7 @@ from pachs3gw.s3._multipart_ops import _MultipartOps
 from pachs3gw.s3._object_ops import _ObjectOps
 from pachs3gw.s3._routes import UNSUPPORTED_SUBRESOURCES, _route
 from pachs3gw.s3.download import DownloadStopped
+from pachs3gw.s3.mount import S3Resource
 from pachs3gw.s3.interfaces import BodyAborted, IAuthenticator, IBackendFactory
 
 __all__ = ["S3Server", "UNSUPPORTED_SUBRESOURCES"]
@@ -125,7 +126,7 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps):
 
     def resource(self) -> IResource:
         """The twisted.web resource; serve it with :func:`pachs3gw.s3.site.make_site`."""
-        return _NoRewriteResource(self._app.resource())
+        return S3Resource(_NoRewriteResource(self._app.resource()), self._reactor)
 
     # Entry point ---------------------------------------------------------------
 
