@@ -36,6 +36,7 @@ from pachs3gw.gateway import PachydermAuthenticator, PfsBackendFactory
 from pachs3gw.pfs import PfsClient, open_channel
 from pachs3gw.s3.app import S3Server
 from pachs3gw.s3.site import make_site
+from pachs3gw.startup import log_listening
 
 log = Logger()
 
@@ -195,11 +196,7 @@ class GatewayService(MultiService):
         self.site = make_site(server, self._reactor)
         endpoint = serverFromString(self._reactor, self.config.endpoint)
         self.port = yield endpoint.listen(self.site)
-        log.info(
-            "pachs3gw listening on {address}, PFS at {target}",
-            address=self.port.getHost(),
-            target=target,
-        )
+        log_listening(self.config, self.port.getHost(), target, authenticator.enabled)
 
     def _wait_for_backend(self, channel: grpc.Channel) -> Deferred[None]:
         """Give the backend a few seconds to come up before taking requests.

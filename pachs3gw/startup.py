@@ -127,6 +127,44 @@ def describe_failure(failure: Failure, config: Any) -> str:
     return f"start-up failed: {_reason(error)}"
 
 
+def log_listening(config: Any, address: Any, target: str, auth_enabled: bool) -> None:
+    """The one start-up line an operator reads first, and the warning about open access.
+
+    :param address: the listening port's ``getHost()``.
+    :param target: what the PFS channel reaches.
+    """
+    from pachs3gw import __version__
+
+    if config.pachd is not None:
+        backend = f"pachd {config.pachd}"
+    else:
+        backend = f"embedded {os.path.abspath(config.data_dir)} ({config.embedded}; {target})"
+    log.info(
+        "pachs3gw listening on {address}: version {version}, backend {backend}, auth {auth}",
+        address=address,
+        version=__version__,
+        backend=backend,
+        auth="on (Pachyderm tokens)" if auth_enabled else "off",
+        auth_enabled=auth_enabled,
+    )
+    host = getattr(address, "host", None)
+    if not auth_enabled and host is not None and not _is_loopback(host):
+        log.warn(
+            "auth is off and pachs3gw listens on {host}: anyone who can reach it can read, "
+            "write and delete every repo (turn auth on, or listen on 127.0.0.1)",
+            host=host,
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class ExitOnStartFailure(MultiService):
     """Runs one service; if it fails to start, logs why and exits 1.
 

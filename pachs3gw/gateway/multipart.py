@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import uuid
 from datetime import datetime, timezone
 from typing import Iterator, Sequence
 
 import attrs
+from twisted.logger import Logger
 
 from pachs3gw.gateway._core import MIN_PART_SIZE, BackendCore, MultipartState
 from pachs3gw.gateway._errors import s3_operation
@@ -68,7 +68,7 @@ from pachs3gw.s3.interfaces import (
     WriteResult,
 )
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 MULTIPART_REPO = "_s3gateway_multipart_"
 MULTIPART_BRANCH = "master"
@@ -433,7 +433,7 @@ class MultipartMixin(BackendCore):
         try:
             await self._discard(ref, key, upload_id, files)
         except pfs_errors.PfsError as e:
-            log.warning("could not clean up completed upload %s: %s", upload_id, e)
+            log.warn("could not clean up completed upload {upload_id}: {error}", upload_id=upload_id, error=e)
         return result
 
     @s3_operation
