@@ -20,6 +20,7 @@ setup(
         "zope.interface>=6.0",
         "crc32c>=2.4",
         "awscrt>=0.20",
+        "prometheus_client>=0.20",
     ],
     extras_require={
         "test": [

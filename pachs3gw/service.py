@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import grpc
@@ -33,6 +33,8 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from pachs3gw.gateway import PachydermAuthenticator, PfsBackendFactory
+from pachs3gw.health import OpsRoot
+from pachs3gw.metrics import GatewayMetrics, MeteredPfsClient
 from pachs3gw.pfs import PfsClient, open_channel
 from pachs3gw.s3.app import S3Server
 from pachs3gw.s3.site import make_site
@@ -150,6 +152,7 @@ class GatewayService(MultiService):
         self.site: Site | None = None
         self._in_process_server: Any = None
         self._started: Deferred[None] | None = None
+        self.metrics: GatewayMetrics | None = None
         if config.pachd is None and config.embedded == "child":
             from twisted.runner.procmon import ProcessMonitor
 
@@ -190,10 +193,14 @@ class GatewayService(MultiService):
         self.channel, target = self._open_channel()
         yield self._wait_for_backend(self.channel)
         client = PfsClient(self.channel, self._reactor, self.pool, timeout=self.config.pfs_timeout)
+        # Metrics and health (issue 11): PFS calls timed through a proxy.
+        self.metrics = GatewayMetrics()
+        self.metrics.start_observing()
+        client = cast(PfsClient, MeteredPfsClient(client, self.metrics))
         server, authenticator = _s3_server(self._reactor, client, self.pool)
         # Learn before the first request whether the backend has auth on.
         yield authenticator.probe()
-        self.site = make_site(server, self._reactor)
+        self.site = make_site(OpsRoot(server.resource(), client, self._reactor, self.metrics), self._reactor)
         endpoint = serverFromString(self._reactor, self.config.endpoint)
         self.port = yield endpoint.listen(self.site)
         log_listening(self.config, self.port.getHost(), target, authenticator.enabled)
@@ -241,6 +248,8 @@ class GatewayService(MultiService):
     def stopService(self) -> Any:
         if self.port is not None:
             yield self.port.stopListening()
+        if self.metrics is not None:
+            self.metrics.stop_observing()
         if self.channel is not None:
             self.channel.close()
         if self._in_process_server is not None:
