@@ -73,6 +73,7 @@ class Server:
     region = "us-east-1"
     signed = True            # requests must carry a valid SigV4 signature
     s3 = True                # speaks S3 (False: nginx, static GETs only)
+    scenarios = ("big", "small", "list")  # what it is measured on
     start_timeout = 60.0
 
     def __init__(self, workdir: Path) -> None:
@@ -214,6 +215,28 @@ class Pachs3gw(Server):
             super().start()
         except Unavailable as exc:
             raise Unavailable(f"{exc} {_tail(self.workdir / 'gateway.log', 300)}") from None
+
+
+class S3Layer(Server):
+    """pachs3gw's S3 layer over its in-memory backend (``bench/s3layer.py``): no PFS.
+
+    Only the 4 KiB scenario: it tracks the per-request cost of the HTTP/S3 code.
+    """
+
+    name = "s3layer"
+    scenarios = ("small",)
+
+    def bucket(self, base: str) -> str:
+        return f"master.{base}"
+
+    def prepare(self) -> tuple[list[str], dict[str, str]]:
+        self.version = "memory backend"
+        self.port = free_port()
+        argv = [sys.executable, "-m", "bench.s3layer", "--port", str(self.port),
+                "--access-key", self.access_key, "--secret-key", self.secret_key]
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+               "MALLOC_ARENA_MAX": "2"}
+        return argv, env
 
 
 class Moto(Server):
@@ -372,5 +395,5 @@ http {{
 
 
 SERVERS: dict[str, type[Server]] = {
-    cls.name: cls for cls in (Pachs3gw, Moto, S3rver, Rclone, JuiceFS, SeaweedFS, Nginx)
+    cls.name: cls for cls in (Pachs3gw, S3Layer, Moto, S3rver, Rclone, JuiceFS, SeaweedFS, Nginx)
 }

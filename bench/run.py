@@ -34,7 +34,7 @@ ROOT = HERE.parent
 MiB = 1024 * 1024
 
 ALL_SCENARIOS = ("big", "small", "list")
-DEFAULT_ORDER = ("pachs3gw", "moto", "s3rver", "rclone", "juicefs", "seaweedfs", "nginx")
+DEFAULT_ORDER = ("pachs3gw", "s3layer", "moto", "s3rver", "rclone", "juicefs", "seaweedfs", "nginx")
 
 
 # --------------------------------------------------------------------------- parameters
@@ -388,7 +388,7 @@ class Bench:
                                     **self.conn(server))
                     if "error" in r:
                         raise RuntimeError(f"create_bucket: {r['error']}")
-            scen = self.args.scenarios
+            scen = [s for s in self.args.scenarios if s in server.scenarios]
             if "big" in scen:
                 self.big(server, res)
             if "small" in scen:

@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTOS = ["pachs3gw/proto/pfs_v2.proto", "pachs3gw/proto/auth_v2.proto"]
+PROTOS = [
+    "pachs3gw/proto/pfs_v2.proto", "pachs3gw/proto/auth_v2.proto", "pachs3gw/proto/versionpb_v2.proto",
+    "pachs3gw/proto/health_v1.proto",
+]
 GENERATED = [
     "pfs_v2_pb2.py", "pfs_v2_pb2.pyi", "pfs_v2_pb2_grpc.py",
     "auth_v2_pb2.py", "auth_v2_pb2.pyi", "auth_v2_pb2_grpc.py",
+    "versionpb_v2_pb2.py", "versionpb_v2_pb2.pyi", "versionpb_v2_pb2_grpc.py",
+    "health_v1_pb2.py", "health_v1_pb2.pyi", "health_v1_pb2_grpc.py",
 ]
 
 

@@ -407,6 +407,24 @@ class PfsClient:
         """Raise AuthNotActivated when the backend runs without auth."""
         return self._unary(self._auth.WhoAmI, auth.WhoAmIRequest())
 
+    # history -------------------------------------------------------------------
+
+    def diff_file(
+        self, new_file: pfs.File, old_file: pfs.File | None = None
+    ) -> Deferred[list[pfs.DiffFileResponse]]:
+        """What changed under ``new_file.path``, one response per path, in path order.
+
+        Compared with ``old_file`` if given, else with the same path in the
+        parent of ``new_file``'s commit. A response without ``new_file`` is a
+        deletion, one without ``old_file`` an addition; directories above a
+        change are reported too (pachd's semantics). The embedded server's
+        cost follows the number of changes, not the size of the tree.
+        """
+        request = pfs.DiffFileRequest(new_file=new_file)
+        if old_file is not None:
+            request.old_file.CopyFrom(old_file)
+        return self._collect(self._pfs.DiffFile, request)
+
 
 def _fire(result: Deferred[Any], done: grpc.Future) -> None:
     """Reactor thread: hand a finished future's outcome to its Deferred."""

@@ -21,6 +21,8 @@ from typing import Callable, Iterable
 #: Upload chunk size: big enough that per-chunk costs (fsync, rename, a
 #: metadata row) vanish, small enough to keep memory flat.
 CHUNK_SIZE = 4 << 20
+#: Chunks up to this size are written on the caller's thread.
+INLINE_WRITE_BYTES = 256 << 10
 
 
 class Lease:
@@ -90,9 +92,14 @@ class ChunkStore:
             self._leases[address] = self._leases.get(address, 0) + 1
             lease.addresses.append(address)
             exists = os.path.exists(final)
-        if exists:
+        if exists or len(data) <= INLINE_WRITE_BYTES:
+            # Small chunks are written here: a hop to a writer thread costs
+            # more than the write, and there is nothing to overlap it with.
             done: Future[bytes] = Future()
-            done.set_result(address)
+            try:
+                done.set_result(address if exists else self._write(lease, data, address, final))
+            except BaseException as e:
+                done.set_exception(e)
             return done
         return self._writers.submit(self._write, lease, data, address, final)
 

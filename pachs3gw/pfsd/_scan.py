@@ -10,9 +10,10 @@ per segment, whatever the number of files and commits in the repo.
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
 from collections import deque
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 #: (lineage, max depth) pairs, nearest first.
 Segments = Sequence[tuple[int, int]]
@@ -134,3 +135,32 @@ class MergedScan:
             self.lo = max(self.lo, dir_upper(prefix))
         for cursor in self._cursors:
             cursor.narrow(self.lo, self.hi)
+
+
+_CHANGED = (
+    "SELECT DISTINCT path FROM files INDEXED BY files_depth"
+    " WHERE lineage=? AND depth>? AND depth<=? ORDER BY path"
+)
+
+
+def changed_paths(db: sqlite3.Connection, a: Segments, b: Segments) -> Iterator[str]:
+    """Every path whose file may differ between two commits' trees, in path order.
+
+    Two commits see the same rows of a lineage up to the smaller of their
+    depths in it (0 where a commit does not see the lineage at all), and
+    lineages keep one order in every chain, so a path can differ only if it
+    has a row in a lineage between those two depths. Those rows come from
+    the ``(lineage, depth)`` index: the cost follows the number of changes
+    between the commits, not the size of the tree or of the history.
+    """
+    depth_a, depth_b = dict(a), dict(b)
+    scans = []
+    for lineage in sorted(set(depth_a) | set(depth_b)):
+        low, high = sorted((depth_a.get(lineage, 0), depth_b.get(lineage, 0)))
+        if low != high:
+            scans.append((row[0] for row in db.execute(_CHANGED, (lineage, low, high))))
+    last = None
+    for path in heapq.merge(*scans):
+        if path != last:
+            yield path
+            last = path

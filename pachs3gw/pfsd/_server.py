@@ -14,7 +14,8 @@ from pachs3gw.pfsd._servicer import (
     PfsServicer,
 )
 from pachs3gw.pfsd._store import Store
-from pachs3gw.proto import auth_v2_pb2_grpc, pfs_v2_pb2_grpc
+from pachs3gw.pfsd._probes import VersionServicer, health_handler
+from pachs3gw.proto import auth_v2_pb2_grpc, pfs_v2_pb2_grpc, versionpb_v2_pb2_grpc
 
 #: pachd's MaxMsgSize, both ways.
 MAX_MESSAGE_BYTES = 20 * 1024 * 1024
@@ -43,7 +44,9 @@ NON_BLOCKING_METHODS = frozenset(
         "/pfs_v2.API/ListBranch",
         "/pfs_v2.API/ListRepo",
         "/pfs_v2.API/ListProject",
+        "/pfs_v2.API/DiffFile",
         "/auth_v2.API/WhoAmI",
+        "/versionpb_v2.API/GetVersion",
     }
 )
 
@@ -54,12 +57,15 @@ class Services:
     def __init__(self, store: Store, authenticator: Authenticator, cancel_settle: float) -> None:
         self.pfs = PfsServicer(store, authenticator, cancel_settle)
         self.auth = AuthServicer(authenticator)
+        self.version = VersionServicer()
 
     def add_to(self, server: Any) -> None:
         """Register on ``server``: a ``grpc.Server`` or anything with its
         registration methods, such as :class:`pachs3gw.pfs.inprocess.InProcessServer`."""
         pfs_v2_pb2_grpc.add_APIServicer_to_server(self.pfs, server)
         auth_v2_pb2_grpc.add_APIServicer_to_server(self.auth, server)
+        versionpb_v2_pb2_grpc.add_APIServicer_to_server(self.version, server)
+        server.add_generic_rpc_handlers((health_handler(),))
 
 
 class PfsServer:

@@ -20,17 +20,24 @@ from google.protobuf import empty_pb2, wrappers_pb2
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from pachs3gw.pfsd import _content, _errors
+from pachs3gw.pfsd import _content, _diff, _errors
 from pachs3gw.pfsd._errors import PfsError
-from pachs3gw.pfsd._store import (
-    DEFAULT_PROJECT,
-    BranchRec,
-    CommitRec,
-    CommitRef,
-    FileRec,
-    RepoRec,
-    Store,
+from pachs3gw.pfsd._messages import (
+    repo_pb as _repo_pb,
+    commit_pb as _commit_pb,
+    parent_pb as _parent_pb,
+    ts as _ts,
+    commit_info as _commit_info,
+    branch_pb as _branch_pb,
+    branch_info as _branch_info,
+    repo_info as _repo_info,
+    file_info as _file_info,
+    limit as _limit,
 )
+from pachs3gw.pfsd._refs import commit_ref as _commit_ref
+from pachs3gw.pfsd._refs import commit_repo, names_commit
+from pachs3gw.pfsd._refs import project_name as _project
+from pachs3gw.pfsd._store import CommitRec, CommitRef, Store
 from pachs3gw.pfsd._tree import Tree
 from pachs3gw.pfsd._upload import Upload
 from pachs3gw.proto import auth_v2_pb2 as auth
@@ -117,118 +124,6 @@ def _is_abort(e: Exception) -> bool:
     return type(e) is Exception and not e.args
 
 
-# proto <-> store ------------------------------------------------------------
-
-
-def _project(p: pfs.Project) -> str:
-    return p.name or DEFAULT_PROJECT
-
-
-def _commit_ref(commit: pfs.Commit) -> CommitRef:
-    if not commit.repo.name:
-        raise _errors.unknown(_errors.NO_REPO)
-    return CommitRef(
-        project=_project(commit.repo.project),
-        repo=commit.repo.name,
-        branch=commit.branch.name,
-        id=commit.id,
-    )
-
-
-def _repo_pb(repo: RepoRec) -> pfs.Repo:
-    return pfs.Repo(name=repo.name, type=repo.type, project=pfs.Project(name=repo.project))
-
-
-def _commit_pb(commit: CommitRec) -> pfs.Commit:
-    repo = _repo_pb(commit.repo)
-    if commit.branch:
-        return pfs.Commit(repo=repo, id=commit.id, branch=pfs.Branch(repo=repo, name=commit.branch))
-    return pfs.Commit(repo=repo, id=commit.id)
-
-
-def _parent_pb(commit: CommitRec) -> Optional[pfs.Commit]:
-    if not commit.parent:
-        return None
-    return pfs.Commit(repo=_repo_pb(commit.repo), id=commit.parent)
-
-
-def _ts(field: Any, seconds: Optional[float]) -> None:
-    if seconds is not None:
-        field.FromNanoseconds(int(seconds * 1e9))
-
-
-def _commit_info(store: Store, commit: CommitRec) -> pfs.CommitInfo:
-    info = pfs.CommitInfo(
-        commit=_commit_pb(commit),
-        # The store keeps the OriginKind number (protobuf takes the int as is).
-        origin=pfs.CommitOrigin(kind=cast(pfs.OriginKind, commit.origin)),
-        description=commit.description,
-        error=commit.error,
-        size_bytes_upper_bound=commit.size,
-        details=pfs.CommitInfo.Details(size_bytes=commit.size),
-    )
-    parent = _parent_pb(commit)
-    if parent is not None:
-        info.parent_commit.CopyFrom(parent)
-    repo = _repo_pb(commit.repo)
-    for child in store.children(commit):
-        info.child_commits.append(pfs.Commit(repo=repo, id=child))
-    _ts(info.started, commit.started)
-    _ts(info.finishing, commit.finished)
-    _ts(info.finished, commit.finished)
-    return info
-
-
-def _branch_pb(project: str, repo: str, name: str) -> pfs.Branch:
-    return pfs.Branch(
-        repo=pfs.Repo(name=repo, type="user", project=pfs.Project(name=project)), name=name
-    )
-
-
-def _branch_info(branch: BranchRec) -> pfs.BranchInfo:
-    info = pfs.BranchInfo(
-        branch=pfs.Branch(repo=_repo_pb(branch.repo), name=branch.name),
-        provenance=[_branch_pb(*p) for p in branch.provenance],
-        direct_provenance=[_branch_pb(*p) for p in branch.provenance],
-        subvenance=[_branch_pb(*p) for p in branch.subvenance],
-    )
-    if branch.head is not None:
-        info.head.CopyFrom(_commit_pb(branch.head))
-    return info
-
-
-def _repo_info(repo: RepoRec, branches: list[str], size: int) -> pfs.RepoInfo:
-    repo_pb = _repo_pb(repo)
-    info = pfs.RepoInfo(
-        repo=repo_pb,
-        description=repo.description,
-        size_bytes_upper_bound=size,
-        branches=[pfs.Branch(repo=repo_pb, name=b) for b in branches],
-        details=pfs.RepoInfo.Details(size_bytes=size),
-    )
-    _ts(info.created, repo.created)
-    return info
-
-
-def _file_info(commit: pfs.Commit, f: FileRec) -> pfs.FileInfo:
-    info = pfs.FileInfo(
-        file=pfs.File(commit=commit, path=f.path),
-        file_type=pfs.DIR if f.is_dir else pfs.FILE,
-    )
-    if f.content is not None:
-        info.size_bytes = f.content.size
-        info.hash = f.content.hash
-    _ts(info.committed, f.committed)
-    return info
-
-
-def _limit(items: Iterator[FileRec], number: int) -> Iterator[FileRec]:
-    for i, item in enumerate(items):
-        if number and i >= number:
-            return
-        yield item
-
-
 class PfsServicer(pfs_grpc.APIServicer):
     """``pfs_v2.API`` over a ``Store``."""
 
@@ -301,10 +196,10 @@ class PfsServicer(pfs_grpc.APIServicer):
     @unary
     def StartCommit(self, request: pfs.StartCommitRequest, context: Any) -> pfs.Commit:
         branch = request.branch
-        repo = branch.repo if branch.repo.name else request.parent.repo
+        repo = branch.repo if branch.repo.name else commit_repo(request.parent)
         if not repo.name:
             raise _errors.unknown(_errors.NO_REPO)
-        parent = _commit_ref(request.parent) if request.parent.repo.name else None
+        parent = _commit_ref(request.parent) if names_commit(request.parent) else None
         commit = self.store.start_commit(
             _project(repo.project), repo.name, branch.name, parent, request.description
         )
@@ -332,13 +227,71 @@ class PfsServicer(pfs_grpc.APIServicer):
     def ListCommit(self, request: pfs.ListCommitRequest, context: Any) -> Iterator[pfs.CommitInfo]:
         if not request.repo.name:
             raise _errors.unknown(_errors.NO_REPO)
-        to = _commit_ref(request.to) if request.to.repo.name else None
-        from_ = _commit_ref(getattr(request, "from")) if getattr(request, "from").repo.name else None
+        from_pb = getattr(request, "from")
+        to = _commit_ref(request.to) if names_commit(request.to) else None
+        from_ = _commit_ref(from_pb) if names_commit(from_pb) else None
+        started = None
+        if request.HasField("started_time"):
+            started = request.started_time.ToNanoseconds() / 1e9
         commits = self.store.list_commits(
-            _project(request.repo.project), request.repo.name, to, from_, request.number, request.reverse
+            _project(request.repo.project),
+            request.repo.name,
+            to,
+            from_,
+            request.number,
+            request.reverse,
+            origin=0 if request.all else int(request.origin_kind),
+            started=started,
         )
         for commit in commits:
             yield _commit_info(self.store, commit)
+
+    @unary
+    def SquashCommit(self, request: pfs.SquashCommitRequest, context: Any) -> pfs.SquashCommitResponse:
+        self.store.squash_commit(_commit_ref(request.commit))
+        return pfs.SquashCommitResponse()
+
+    @unary
+    def DropCommit(self, request: pfs.DropCommitRequest, context: Any) -> pfs.DropCommitResponse:
+        self.store.drop_commit(_commit_ref(request.commit))
+        return pfs.DropCommitResponse()
+
+    # commit sets: one commit each here (nothing propagates downstream) -----------
+
+    def _commit_set(self, commit_set: pfs.CommitSet) -> list[CommitRec]:
+        commits = self.store.commit_set(commit_set.id)
+        if not commits:
+            raise PfsError(
+                grpc.StatusCode.NOT_FOUND, f"no commits found for commitset {commit_set.id}"
+            )
+        return commits
+
+    @streaming
+    def InspectCommitSet(self, request: pfs.InspectCommitSetRequest, context: Any) -> Iterator[pfs.CommitInfo]:
+        for commit in self._commit_set(request.commit_set):
+            if request.wait:
+                ref = CommitRef(commit.repo.project, commit.repo.name, id=commit.id)
+                commit = self.store.inspect_commit(ref, True, context.is_active)
+            yield _commit_info(self.store, commit)
+
+    @streaming
+    def ListCommitSet(self, request: pfs.ListCommitSetRequest, context: Any) -> Iterator[pfs.CommitSetInfo]:
+        for commit in self.store.all_commits(request.project.name):
+            yield pfs.CommitSetInfo(
+                commit_set=pfs.CommitSet(id=commit.id), commits=[_commit_info(self.store, commit)]
+            )
+
+    @unary
+    def SquashCommitSet(self, request: pfs.SquashCommitSetRequest, context: Any) -> empty_pb2.Empty:
+        for commit in self._commit_set(request.commit_set):
+            self.store.squash_commit(CommitRef(commit.repo.project, commit.repo.name, id=commit.id))
+        return empty_pb2.Empty()
+
+    @unary
+    def DropCommitSet(self, request: pfs.DropCommitSetRequest, context: Any) -> empty_pb2.Empty:
+        for commit in self._commit_set(request.commit_set):
+            self.store.drop_commit(CommitRef(commit.repo.project, commit.repo.name, id=commit.id))
+        return empty_pb2.Empty()
 
     # branches -----------------------------------------------------------------
 
@@ -347,7 +300,7 @@ class PfsServicer(pfs_grpc.APIServicer):
         branch = request.branch
         if not branch.repo.name:
             raise _errors.unknown(_errors.NO_REPO)
-        head = _commit_ref(request.head) if (request.head.id or request.head.branch.name) else None
+        head = _commit_ref(request.head) if names_commit(request.head) else None
         provenance = [(_project(p.repo.project), p.repo.name, p.name) for p in request.provenance]
         self.store.create_branch(
             _project(branch.repo.project), branch.repo.name, branch.name, head, provenance
@@ -524,6 +477,29 @@ class PfsServicer(pfs_grpc.APIServicer):
             if upper and f.path >= upper:
                 break
             yield _file_info(commit, f)
+
+    @streaming
+    def DiffFile(self, request: pfs.DiffFileRequest, context: Any) -> Iterator[pfs.DiffFileResponse]:
+        new = self.store.resolve(_commit_ref(request.new_file.commit))
+        old: Optional[CommitRec] = None
+        if request.HasField("old_file"):
+            old_path = request.old_file.path
+            if names_commit(request.old_file.commit):
+                old = self.store.resolve(_commit_ref(request.old_file.commit))
+        else:
+            old_path = request.new_file.path
+            if new.parent:
+                repo = new.repo
+                old = self.store.resolve(CommitRef(repo.project, repo.name, id=new.parent))
+        new_pb = _commit_pb(new)
+        old_pb = _commit_pb(old) if old is not None else None
+        for before, after in _diff.diff(self.store, new, request.new_file.path, old, old_path):
+            response = pfs.DiffFileResponse()
+            if after is not None:
+                response.new_file.CopyFrom(_file_info(new_pb, after))
+            if before is not None and old_pb is not None:
+                response.old_file.CopyFrom(_file_info(old_pb, before))
+            yield response
 
 
 class AuthServicer(auth_grpc.APIServicer):

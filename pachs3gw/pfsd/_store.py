@@ -148,6 +148,8 @@ def clean_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
+#: Writes that share one transaction at most (group commit).
+MAX_BATCH_WRITES = 64
 #: Entries the read cache holds before it starts over.
 READ_CACHE_ENTRIES = 50_000
 
@@ -179,7 +181,17 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._wlock = threading.RLock()
+        # Group commit (see _write): one connection for every write, and who
+        # is writing, which transaction is open, and what became durable.
+        self._wdb = self._connect()
+        self._wcond = threading.Condition()
+        self._writing = False
+        self._waiting = 0
+        self._open_batch: Optional[int] = None
+        self._batches = 0
+        self._batch_writes = 0
+        self._durable = 0
+        self._failed: dict[int, BaseException] = {}
         self._lineages: dict[int, tuple[Optional[int], Optional[int]]] = {}
         #: Answers of read helpers, valid until the next write commits (the
         #: write that commits replaces the dict before it returns, so a read
@@ -207,42 +219,109 @@ class Store:
 
     # connections and transactions ---------------------------------------
 
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=60)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA cache_size=-16000")
+        with self._connections_lock:
+            self._connections.append(db)
+        return db
+
     def _db(self) -> sqlite3.Connection:
+        """This thread's connection; inside a write, the write connection."""
+        if getattr(self._local, "writing", False):
+            return self._wdb
         db: Optional[sqlite3.Connection] = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=60
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA cache_size=-16000")
-            self._local.db = db
-            with self._connections_lock:
-                self._connections.append(db)
+            db = self._local.db = self._connect()
         return db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; nested uses join the outer one (bulk loading)."""
-        with self._wlock:
-            db = self._db()
-            if db.in_transaction:
-                yield db
-                return
-            db.execute("BEGIN IMMEDIATE")
+        """A write, durable when this returns; nested uses join the outer one.
+
+        Group commit: writers take turns on one connection. Each runs in a
+        savepoint of the open transaction (a failed write rolls back only
+        its own changes); a writer that sees others waiting hands the
+        transaction on instead of committing, and the last one in line
+        commits for all: one COMMIT (one fsync) for every write that queued
+        behind it. Each waits until its own batch is on disk, and nothing of
+        a batch is visible before that.
+        """
+        if getattr(self._local, "writing", False):
+            yield self._wdb
+            return
+        db = self._wdb
+        with self._wcond:
+            self._waiting += 1
+            while self._writing:
+                self._wcond.wait()
+            self._waiting -= 1
+            self._writing = True
+        self._local.writing = True
+        error: Optional[BaseException] = None
+        try:
+            if self._open_batch is None:
+                db.execute("BEGIN IMMEDIATE")
+                self._batches += 1
+                self._open_batch = self._batches
+                self._batch_writes = 0
+            batch = self._open_batch
+            self._batch_writes += 1
+            db.execute("SAVEPOINT write")
             try:
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            except BaseException as e:
+                error = e
+                if db.in_transaction:
+                    db.execute("ROLLBACK TO write")
+                    db.execute("RELEASE write")
+                else:  # SQLite gave up the whole transaction (e.g. a full disk)
+                    self._failed[batch] = e
+                    self._open_batch = None
+            else:
+                db.execute("RELEASE write")
+        finally:
+            self._local.writing = False
+            with self._wcond:
+                if self._open_batch is not None and (
+                    self._waiting == 0 or self._batch_writes >= MAX_BATCH_WRITES
+                ):
+                    self._commit_batch(db)
+                self._writing = False
+                self._wcond.notify_all()
+        if error is not None:
+            raise error
+        with self._wcond:
+            while self._durable < batch and batch not in self._failed:
+                self._wcond.wait()
+            failed = self._failed.get(batch)
+        if failed is not None:
+            raise failed
+
+    def _commit_batch(self, db: sqlite3.Connection) -> None:
+        """*Holding _wcond.* Commit the open transaction for every write in it."""
+        batch = self._open_batch
+        assert batch is not None
+        self._open_batch = None
+        try:
             db.execute("COMMIT")
-            self._read_cache = {}
+        except BaseException as e:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._failed[batch] = e
+            if len(self._failed) > 1000:
+                self._failed.pop(min(self._failed))
+            return
+        self._durable = batch
+        self._read_cache = {}
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for multi-statement reads."""
         db = self._db()
-        if db.in_transaction:
+        if db.in_transaction or db is self._wdb:
             yield db
             return
         db.execute("BEGIN")
@@ -640,8 +719,11 @@ class Store:
         """Insert a commit (lineage rule in the module docstring) and move the branch."""
         if parent is not None:
             depth = parent.depth + 1
+            # Extend the lineage only from its tip (a squash or drop can leave
+            # a gap above the parent that deeper commits still read through).
             taken = db.execute(
-                "SELECT 1 FROM commits WHERE lineage=? AND depth=?", (parent.lineage, depth)
+                "SELECT 1 FROM commits WHERE lineage=? AND depth>=? LIMIT 1",
+                (parent.lineage, depth),
             ).fetchone()
             if taken is None:
                 lineage = parent.lineage
@@ -722,6 +804,135 @@ class Store:
         with self._commit_finished:
             self._commit_finished.notify_all()
 
+    def commit_set(self, commit_id: str) -> list[CommitRec]:
+        """The commits with a global ID: at most one here (no downstream propagation)."""
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT {self._COMMIT_COLUMNS} FROM commits WHERE id=?", (commit_id,)
+            ).fetchone()
+            if row is None:
+                return []
+            return [self._commit_rec(self._repo_by_id(db, row[2]), row)]
+
+    def all_commits(self, project: str) -> list[CommitRec]:
+        """Every commit (of one project, if given), newest first: ListCommitSet."""
+        with self._read() as db:
+            repos = {r.id: r for r in (self._repo_by_id(db, i) for (i,) in db.execute("SELECT id FROM repos"))}
+            rows = db.execute(f"SELECT {self._COMMIT_COLUMNS} FROM commits ORDER BY seq DESC").fetchall()
+            return [
+                self._commit_rec(repos[row[2]], row)
+                for row in rows
+                if not project or repos[row[2]].project == project
+            ]
+
+    def squash_commit(self, ref: CommitRef) -> None:
+        """pachd's SquashCommit: fold a commit's changes into its children and forget it.
+
+        Every child keeps its tree: a child further along the lineage takes
+        the commit's rows it does not override (moved up one depth); a
+        child that forked a lineage from it gets a copy of them in its own
+        first depth and the fork is re-based on the commit's parent.
+        """
+        with self._write() as db:
+            commit = self._resolve(db, ref)
+            repo = commit.repo
+            children = [self._commit_by_id(db, repo, c) for c in self.children(commit)]
+            if not children:
+                raise _errors.unknown(
+                    "cannot squash a commit that has no children as that would cause data"
+                    f" loss, use the drop operation instead: {repo.project}/{repo.name}@{commit.id}"
+                )
+            rows = db.execute(
+                "SELECT path, content FROM files WHERE lineage=? AND depth=?",
+                (commit.lineage, commit.depth),
+            ).fetchall()
+            parent = self._commit_by_id(db, repo, commit.parent) if commit.parent else None
+            for child in children:
+                if child.lineage == commit.lineage:
+                    continue
+                for path, content_id in rows:
+                    added = db.execute(
+                        "INSERT OR IGNORE INTO files VALUES (?, ?, ?, ?)",
+                        (child.lineage, path, child.depth, content_id),
+                    ).rowcount
+                    if added and content_id is not None:
+                        db.execute("UPDATE contents SET refs=refs+1 WHERE id=?", (content_id,))
+                db.execute(
+                    "UPDATE lineages SET base_lineage=?, base_depth=? WHERE id=?",
+                    (parent.lineage if parent else None, parent.depth if parent else None,
+                     child.lineage),
+                )
+                self._lineages.pop(child.lineage, None)
+            if any(child.lineage == commit.lineage for child in children):
+                # Rows the child overrides stay behind (the move is ignored) and go.
+                for path, content_id in rows:
+                    moved = db.execute(
+                        "UPDATE OR IGNORE files SET depth=? WHERE lineage=? AND path=? AND depth=?",
+                        (commit.depth + 1, commit.lineage, path, commit.depth),
+                    ).rowcount
+                    if not moved and content_id is not None:
+                        self._decref(db, content_id)
+                db.execute(
+                    "DELETE FROM files WHERE lineage=? AND depth=?", (commit.lineage, commit.depth)
+                )
+            else:
+                self._drop_depth(db, commit)
+            db.execute(
+                "UPDATE commits SET parent=? WHERE parent=?",
+                (commit.parent, commit.id),
+            )
+            self._forget_commit(db, commit, parent)
+        self._gc_wanted.set()
+
+    def drop_commit(self, ref: CommitRef) -> None:
+        """pachd's DropCommit: delete a commit that has no children, and its changes."""
+        with self._write() as db:
+            commit = self._resolve(db, ref)
+            repo = commit.repo
+            if self.children(commit):
+                raise _errors.unknown(
+                    f"cannot drop a commit that has children: {repo.project}/{repo.name}@{commit.id}"
+                )
+            parent = self._commit_by_id(db, repo, commit.parent) if commit.parent else None
+            self._drop_depth(db, commit)
+            self._forget_commit(db, commit, parent)
+        self._gc_wanted.set()
+
+    def _drop_depth(self, db: sqlite3.Connection, commit: CommitRec) -> None:
+        counts = Counter(
+            r[0]
+            for r in db.execute(
+                "SELECT content FROM files WHERE lineage=? AND depth=? AND content IS NOT NULL",
+                (commit.lineage, commit.depth),
+            )
+        )
+        for content_id, n in counts.items():
+            self._decref(db, content_id, n)
+        db.execute("DELETE FROM files WHERE lineage=? AND depth=?", (commit.lineage, commit.depth))
+
+    def _forget_commit(
+        self, db: sqlite3.Connection, commit: CommitRec, parent: Optional[CommitRec]
+    ) -> None:
+        """Remove a commit's row; branches at it move to its parent (or a new empty commit)."""
+        db.execute("DELETE FROM commits WHERE id=?", (commit.id,))
+        for (branch,) in db.execute(
+            "SELECT name FROM branches WHERE repo=? AND head=?", (commit.repo.id, commit.id)
+        ).fetchall():
+            if parent is not None:
+                db.execute(
+                    "UPDATE branches SET head=? WHERE repo=? AND name=?",
+                    (parent.id, commit.repo.id, branch),
+                )
+            else:
+                self._new_commit(db, commit.repo, None, branch, ORIGIN_AUTO, "", True)
+        if db.execute("SELECT 1 FROM commits WHERE lineage=? LIMIT 1", (commit.lineage,)).fetchone() is None:
+            if db.execute(
+                "SELECT 1 FROM lineages WHERE base_lineage=? LIMIT 1", (commit.lineage,)
+            ).fetchone() is None:
+                db.execute("DELETE FROM files WHERE lineage=?", (commit.lineage,))
+                db.execute("DELETE FROM lineages WHERE id=?", (commit.lineage,))
+                self._lineages.pop(commit.lineage, None)
+
     def clear_commit(self, ref: CommitRef) -> None:
         with self._write() as db:
             commit = self._resolve(db, ref)
@@ -771,7 +982,15 @@ class Store:
         from_: Optional[CommitRef],
         number: int,
         reverse: bool,
+        origin: int = 0,
+        started: Optional[float] = None,
     ) -> list[CommitRec]:
+        """pachd's ListCommit: newest first from ``to`` back to (not including) ``from_``.
+
+        ``origin`` (an OriginKind number, 0 = any) keeps only commits of that
+        origin, before ``number`` counts them, as pachd does; without ``to``,
+        ``started`` keeps commits started before it (after it if ``reverse``).
+        """
         with self._read() as db:
             repo = self._repo(db, project, repo_name)
             stop = self._resolve(db, from_).id if from_ is not None else None
@@ -779,17 +998,27 @@ class Store:
             if to is not None:
                 commit: Optional[CommitRec] = self._resolve(db, to)
                 while commit is not None and commit.id != stop:
-                    result.append(commit)
+                    if not origin or commit.origin == origin:
+                        result.append(commit)
                     if number and len(result) >= number and not reverse:
                         break
                     commit = (
                         self._commit_by_id(db, repo, commit.parent) if commit.parent else None
                     )
             else:
+                where = "repo=?"
+                args: list[object] = [repo.id]
+                if origin:
+                    where += " AND origin=?"
+                    args.append(origin)
+                if started is not None:
+                    where += " AND started>?" if reverse else " AND started<?"
+                    args.append(started)
+                limit = number and not reverse
                 rows = db.execute(
-                    f"SELECT {self._COMMIT_COLUMNS} FROM commits WHERE repo=? ORDER BY seq DESC"
-                    + (" LIMIT ?" if number and not reverse else ""),
-                    (repo.id, number) if number and not reverse else (repo.id,),
+                    f"SELECT {self._COMMIT_COLUMNS} FROM commits WHERE {where} ORDER BY seq DESC"
+                    + (" LIMIT ?" if limit else ""),
+                    args + [number] if limit else args,
                 ).fetchall()
                 result = [self._commit_rec(repo, row) for row in rows]
             if reverse:
@@ -974,8 +1203,7 @@ class Store:
             self.chunks.collect(address, self._unreferenced)
 
     def _unreferenced(self, address: bytes) -> bool:
-        with self._wlock:
-            db = self._db()
+        with self._write() as db:
             row = db.execute("SELECT refs FROM chunks WHERE address=?", (address,)).fetchone()
             if row is None:
                 return True

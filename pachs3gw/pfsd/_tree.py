@@ -37,18 +37,26 @@ class Tree:
         repo = self.commit.repo
         return _errors.file_not_found(path, repo.project, repo.name, self.commit.id)
 
-    def _is_dir(self, prefix: str) -> bool:
+    def is_dir(self, prefix: str) -> bool:
+        """Whether directory ``prefix`` (ending in '/') has a file below it."""
         return MergedScan(self._db, self.segments, prefix, dir_upper(prefix)).next() is not None
+
+    def regular(self, path: str) -> Optional[FileRec]:
+        """The regular file at clean path ``path``, or None (one seek per segment)."""
+        hit = _scan.lookup(self._db, self.segments, path)
+        if hit is not None and hit[2] is not None:
+            return self._file(path, hit[0], hit[1], hit[2])
+        return None
 
     def lookup(self, path: str) -> Optional[FileRec]:
         """The file or directory at ``path``, or None."""
         path = clean_path(path)
         if path == "/":
             return FileRec("/", None, None)
-        hit = _scan.lookup(self._db, self.segments, path)
-        if hit is not None and hit[2] is not None:
-            return self._file(path, hit[0], hit[1], hit[2])
-        if self._is_dir(path + "/"):
+        found = self.regular(path)
+        if found is not None:
+            return found
+        if self.is_dir(path + "/"):
             return FileRec(path + "/", None, None)
         return None
 

@@ -459,3 +459,85 @@ class GlobFileRequest(_message.Message):
     pattern: str
     path_range: PathRange
     def __init__(self, commit: _Optional[_Union[Commit, _Mapping]] = ..., pattern: _Optional[str] = ..., path_range: _Optional[_Union[PathRange, _Mapping]] = ...) -> None: ...
+
+class CommitSet(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class CommitSetInfo(_message.Message):
+    __slots__ = ("commit_set", "commits")
+    COMMIT_SET_FIELD_NUMBER: _ClassVar[int]
+    COMMITS_FIELD_NUMBER: _ClassVar[int]
+    commit_set: CommitSet
+    commits: _containers.RepeatedCompositeFieldContainer[CommitInfo]
+    def __init__(self, commit_set: _Optional[_Union[CommitSet, _Mapping]] = ..., commits: _Optional[_Iterable[_Union[CommitInfo, _Mapping]]] = ...) -> None: ...
+
+class InspectCommitSetRequest(_message.Message):
+    __slots__ = ("commit_set", "wait")
+    COMMIT_SET_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    commit_set: CommitSet
+    wait: bool
+    def __init__(self, commit_set: _Optional[_Union[CommitSet, _Mapping]] = ..., wait: _Optional[bool] = ...) -> None: ...
+
+class ListCommitSetRequest(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: Project
+    def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ...) -> None: ...
+
+class SquashCommitSetRequest(_message.Message):
+    __slots__ = ("commit_set",)
+    COMMIT_SET_FIELD_NUMBER: _ClassVar[int]
+    commit_set: CommitSet
+    def __init__(self, commit_set: _Optional[_Union[CommitSet, _Mapping]] = ...) -> None: ...
+
+class DropCommitSetRequest(_message.Message):
+    __slots__ = ("commit_set",)
+    COMMIT_SET_FIELD_NUMBER: _ClassVar[int]
+    commit_set: CommitSet
+    def __init__(self, commit_set: _Optional[_Union[CommitSet, _Mapping]] = ...) -> None: ...
+
+class SquashCommitRequest(_message.Message):
+    __slots__ = ("commit", "recursive")
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    commit: Commit
+    recursive: bool
+    def __init__(self, commit: _Optional[_Union[Commit, _Mapping]] = ..., recursive: _Optional[bool] = ...) -> None: ...
+
+class SquashCommitResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DropCommitRequest(_message.Message):
+    __slots__ = ("commit", "recursive")
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    commit: Commit
+    recursive: bool
+    def __init__(self, commit: _Optional[_Union[Commit, _Mapping]] = ..., recursive: _Optional[bool] = ...) -> None: ...
+
+class DropCommitResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DiffFileRequest(_message.Message):
+    __slots__ = ("new_file", "old_file", "shallow")
+    NEW_FILE_FIELD_NUMBER: _ClassVar[int]
+    OLD_FILE_FIELD_NUMBER: _ClassVar[int]
+    SHALLOW_FIELD_NUMBER: _ClassVar[int]
+    new_file: File
+    old_file: File
+    shallow: bool
+    def __init__(self, new_file: _Optional[_Union[File, _Mapping]] = ..., old_file: _Optional[_Union[File, _Mapping]] = ..., shallow: _Optional[bool] = ...) -> None: ...
+
+class DiffFileResponse(_message.Message):
+    __slots__ = ("new_file", "old_file")
+    NEW_FILE_FIELD_NUMBER: _ClassVar[int]
+    OLD_FILE_FIELD_NUMBER: _ClassVar[int]
+    new_file: FileInfo
+    old_file: FileInfo
+    def __init__(self, new_file: _Optional[_Union[FileInfo, _Mapping]] = ..., old_file: _Optional[_Union[FileInfo, _Mapping]] = ...) -> None: ...

@@ -81,6 +81,36 @@ class APIStub:
                 request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.ListCommitRequest.SerializeToString,
                 response_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.CommitInfo.FromString,
                 _registered_method=True)
+        self.SquashCommit = channel.unary_unary(
+                '/pfs_v2.API/SquashCommit',
+                request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.SquashCommitRequest.SerializeToString,
+                response_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.SquashCommitResponse.FromString,
+                _registered_method=True)
+        self.DropCommit = channel.unary_unary(
+                '/pfs_v2.API/DropCommit',
+                request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DropCommitRequest.SerializeToString,
+                response_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DropCommitResponse.FromString,
+                _registered_method=True)
+        self.InspectCommitSet = channel.unary_stream(
+                '/pfs_v2.API/InspectCommitSet',
+                request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.InspectCommitSetRequest.SerializeToString,
+                response_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.CommitInfo.FromString,
+                _registered_method=True)
+        self.ListCommitSet = channel.unary_stream(
+                '/pfs_v2.API/ListCommitSet',
+                request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.ListCommitSetRequest.SerializeToString,
+                response_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.CommitSetInfo.FromString,
+                _registered_method=True)
+        self.SquashCommitSet = channel.unary_unary(
+                '/pfs_v2.API/SquashCommitSet',
+                request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.SquashCommitSetRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.DropCommitSet = channel.unary_unary(
+                '/pfs_v2.API/DropCommitSet',
+                request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DropCommitSetRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
         self.CreateBranch = channel.unary_unary(
                 '/pfs_v2.API/CreateBranch',
                 request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.CreateBranchRequest.SerializeToString,
@@ -135,6 +165,11 @@ class APIStub:
                 '/pfs_v2.API/GlobFile',
                 request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.GlobFileRequest.SerializeToString,
                 response_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.FileInfo.FromString,
+                _registered_method=True)
+        self.DiffFile = channel.unary_stream(
+                '/pfs_v2.API/DiffFile',
+                request_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileRequest.SerializeToString,
+                response_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileResponse.FromString,
                 _registered_method=True)
         self.CreateProject = channel.unary_unary(
                 '/pfs_v2.API/CreateProject',
@@ -215,6 +250,42 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SquashCommit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropCommit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectCommitSet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCommitSet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SquashCommitSet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropCommitSet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateBranch(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -276,6 +347,12 @@ class APIServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GlobFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffFile(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -353,6 +430,36 @@ def add_APIServicer_to_server(servicer, server):
                     request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.ListCommitRequest.FromString,
                     response_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.CommitInfo.SerializeToString,
             ),
+            'SquashCommit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SquashCommit,
+                    request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.SquashCommitRequest.FromString,
+                    response_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.SquashCommitResponse.SerializeToString,
+            ),
+            'DropCommit': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropCommit,
+                    request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DropCommitRequest.FromString,
+                    response_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DropCommitResponse.SerializeToString,
+            ),
+            'InspectCommitSet': grpc.unary_stream_rpc_method_handler(
+                    servicer.InspectCommitSet,
+                    request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.InspectCommitSetRequest.FromString,
+                    response_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.CommitInfo.SerializeToString,
+            ),
+            'ListCommitSet': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListCommitSet,
+                    request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.ListCommitSetRequest.FromString,
+                    response_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.CommitSetInfo.SerializeToString,
+            ),
+            'SquashCommitSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.SquashCommitSet,
+                    request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.SquashCommitSetRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'DropCommitSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropCommitSet,
+                    request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DropCommitSetRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
             'CreateBranch': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateBranch,
                     request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.CreateBranchRequest.FromString,
@@ -407,6 +514,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.GlobFile,
                     request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.GlobFileRequest.FromString,
                     response_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.FileInfo.SerializeToString,
+            ),
+            'DiffFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.DiffFile,
+                    request_deserializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileRequest.FromString,
+                    response_serializer=pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileResponse.SerializeToString,
             ),
             'CreateProject': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateProject,
@@ -672,6 +784,168 @@ class API:
             '/pfs_v2.API/ListCommit',
             pachs3gw_dot_proto_dot_pfs__v2__pb2.ListCommitRequest.SerializeToString,
             pachs3gw_dot_proto_dot_pfs__v2__pb2.CommitInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SquashCommit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pfs_v2.API/SquashCommit',
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.SquashCommitRequest.SerializeToString,
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.SquashCommitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropCommit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pfs_v2.API/DropCommit',
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.DropCommitRequest.SerializeToString,
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.DropCommitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectCommitSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pfs_v2.API/InspectCommitSet',
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.InspectCommitSetRequest.SerializeToString,
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.CommitInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCommitSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pfs_v2.API/ListCommitSet',
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.ListCommitSetRequest.SerializeToString,
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.CommitSetInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SquashCommitSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pfs_v2.API/SquashCommitSet',
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.SquashCommitSetRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropCommitSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pfs_v2.API/DropCommitSet',
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.DropCommitSetRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,
@@ -969,6 +1243,33 @@ class API:
             '/pfs_v2.API/GlobFile',
             pachs3gw_dot_proto_dot_pfs__v2__pb2.GlobFileRequest.SerializeToString,
             pachs3gw_dot_proto_dot_pfs__v2__pb2.FileInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pfs_v2.API/DiffFile',
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileRequest.SerializeToString,
+            pachs3gw_dot_proto_dot_pfs__v2__pb2.DiffFileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,7 +63,7 @@ def test_modify_file_protocol_errors(api) -> None:
     head = refs.branch_head(name, "master")
     e = error_of(api.ModifyFile, iter([pfs_client.add_bytes("/x", b"x")]))
     assert (e.code(), e.details()) == (grpc.StatusCode.UNKNOWN, "first message must be a commit")
-    no_repo = pfs.Commit(branch=refs.branch(name, "master"))
+    no_repo = pfs.Commit(id="master")  # neither repo nor branch.repo
     e = error_of(api.ModifyFile, iter([pfs_client.set_commit(no_repo)]))
     assert (e.code(), e.details()) == (grpc.StatusCode.UNKNOWN, "cannot pick commit with no repo")
     put(api, head, {"/ok": b"1"})

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pachs3gw.s3 import errors
 from pachs3gw.s3.signing import _v2, _v4
 from pachs3gw.s3.signing._chunk import ChunkSignatureVerifier
-from pachs3gw.s3.signing._request import Credentials, Scheme, SignedRequest, parse_query, query_dict
+from pachs3gw.s3.signing._request import Credentials, Scheme, SignedRequest, query_dict
 from pachs3gw.s3.signing._v4 import MAX_EXPIRES, signing_key
 
 __all__ = [
@@ -43,7 +43,7 @@ def parse_credentials(req: SignedRequest) -> Credentials | None:
     AccessDenied (incomplete SigV2 presigned parameters, no usable date).
     """
     authorization = req.header("authorization")
-    params = parse_query(req.raw_query)
+    params = req.params
     names = {p.name for p in params}
     v4_query = b"X-Amz-Algorithm" in names or b"X-Amz-Credential" in names
     v2_query = b"Signature" in names or b"AWSAccessKeyId" in names

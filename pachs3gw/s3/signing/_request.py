@@ -33,6 +33,11 @@ class SignedRequest:
     headers: Mapping[str, Sequence[str]]
     #: The server's clock (aware, UTC), injected so tests control it.
     now: datetime
+    #: ``raw_query`` split once (every scheme reads it, some twice).
+    params: list[QueryParam] = attrs.field(init=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "params", parse_query(self.raw_query))
 
     def header(self, name: str) -> str | None:
         """The values of a header joined with ``,`` (RFC 9110), or ``None``."""

@@ -31,7 +31,6 @@ from pachs3gw.s3.signing._request import (
     Credentials,
     QueryParam,
     SignedRequest,
-    parse_query,
     query_dict,
 )
 
@@ -127,7 +126,7 @@ def _resources(raw_path: bytes, params: list[QueryParam]) -> list[bytes]:
 
 
 def _candidates(req: SignedRequest, creds: Credentials) -> Iterator[bytes]:
-    params = parse_query(req.raw_query)
+    params = req.params
     presigned = creds.scheme == "v2-query"
     headers = _headers_for_signing(req, params, presigned)
     if presigned:
