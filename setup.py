@@ -22,6 +22,7 @@ setup(
         "awscrt>=0.20",
         # Streaming (push) multipart/form-data parser for browser form uploads.
         "multipart>=1.2",
+        "prometheus_client>=0.20",
     ],
     extras_require={
         "test": [

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import grpc
@@ -33,9 +33,12 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from pachs3gw.gateway import PachydermAuthenticator, PfsBackendFactory
+from pachs3gw.health import OpsRoot
+from pachs3gw.metrics import GatewayMetrics, MeteredPfsClient
 from pachs3gw.pfs import PfsClient, open_channel
 from pachs3gw.s3.app import S3Server
 from pachs3gw.s3.site import make_site
+from pachs3gw.startup import log_listening
 
 log = Logger()
 
@@ -86,10 +89,13 @@ class ThreadPoolService(Service):
 def make_resource(
     reactor: Any, client: PfsClient, pool: ThreadPool
 ) -> IResource:
-    """The S3 API as a twisted.web resource, for a site of your own.
+    """The S3 API as a twisted.web resource, for a site of your own, at any path.
 
-    Uploads stream only when the site uses the streaming request factory:
-    prefer :func:`pachs3gw.s3.site.make_site` or :class:`GatewayService`.
+    Under a plain ``Site`` twisted.web spools each request body (to a
+    temporary file when large) before the resource runs; the body then
+    streams from there.  :func:`pachs3gw.s3.site.make_site` (or
+    :class:`GatewayService`) streams it from the network instead, with
+    backpressure and ``100 Continue``.
     """
     server, _ = _s3_server(reactor, client, pool)
     return server.resource()
@@ -112,9 +118,18 @@ def embedded_socket(data_dir: str) -> str:
     return os.path.join(os.path.abspath(data_dir), "pfsd.sock")
 
 
+#: The pfsd child's program: import the very package this module is part of.
+_CHILD_MAIN = (
+    "import sys; sys.path.insert(0, {here!r}); "
+    "from pachs3gw.pfsd.__main__ import main; sys.exit(main())"
+).format(here=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def embedded_server_args(config: GatewayConfig, listen: str) -> list[str]:
     args = [
-        sys.executable, "-m", "pachs3gw.pfsd",
+        # Not ``-m``: that puts the working directory first on sys.path, and
+        # a gateway started inside a clone would run the clone's pfsd.
+        sys.executable, "-c", _CHILD_MAIN,
         "--listen", listen,
         "--data-dir", os.path.abspath(config.data_dir),
     ]
@@ -137,6 +152,7 @@ class GatewayService(MultiService):
         self.site: Site | None = None
         self._in_process_server: Any = None
         self._started: Deferred[None] | None = None
+        self.metrics: GatewayMetrics | None = None
         if config.pachd is None and config.embedded == "child":
             from twisted.runner.procmon import ProcessMonitor
 
@@ -177,17 +193,17 @@ class GatewayService(MultiService):
         self.channel, target = self._open_channel()
         yield self._wait_for_backend(self.channel)
         client = PfsClient(self.channel, self._reactor, self.pool, timeout=self.config.pfs_timeout)
+        # Metrics and health (issue 11): PFS calls timed through a proxy.
+        self.metrics = GatewayMetrics()
+        self.metrics.start_observing()
+        client = cast(PfsClient, MeteredPfsClient(client, self.metrics))
         server, authenticator = _s3_server(self._reactor, client, self.pool)
         # Learn before the first request whether the backend has auth on.
         yield authenticator.probe()
-        self.site = make_site(server, self._reactor)
+        self.site = make_site(OpsRoot(server.resource(), client, self._reactor, self.metrics), self._reactor)
         endpoint = serverFromString(self._reactor, self.config.endpoint)
         self.port = yield endpoint.listen(self.site)
-        log.info(
-            "pachs3gw listening on {address}, PFS at {target}",
-            address=self.port.getHost(),
-            target=target,
-        )
+        log_listening(self.config, self.port.getHost(), target, authenticator.enabled)
 
     def _wait_for_backend(self, channel: grpc.Channel) -> Deferred[None]:
         """Give the backend a few seconds to come up before taking requests.
@@ -232,6 +248,8 @@ class GatewayService(MultiService):
     def stopService(self) -> Any:
         if self.port is not None:
             yield self.port.stopListening()
+        if self.metrics is not None:
+            self.metrics.stop_observing()
         if self.channel is not None:
             self.channel.close()
         if self._in_process_server is not None:

@@ -56,6 +56,22 @@ class Options(usage.Options):
         ["pfs-timeout", None, None, "Seconds to wait for a PFS metadata call before 503 (default 30)."],
     ]
 
+    #: Set when parsing failed: twistd then prints our usage before the
+    #: error, and a one-line pointer reads better than the whole help.
+    _failed = False
+
+    def parseOptions(self, options: Any = None) -> None:
+        try:
+            super().parseOptions(options)
+        except usage.UsageError:
+            self._failed = True
+            raise
+
+    def getUsage(self, width: int | None = None) -> str:
+        if self._failed:
+            return "(twistd pachs3gw --help lists the options)"
+        return super().getUsage(width)
+
     def postOptions(self) -> None:
         from_file: dict[str, str] = {}
         if self["config"]:
@@ -107,5 +123,12 @@ def makeService(options: Options) -> IService:
     tune_malloc()
 
     from pachs3gw.service import GatewayService
+    from pachs3gw.startup import ExitOnStartFailure, StartupError, check_config
 
-    return GatewayService(reactor, options.to_config())
+    config = options.to_config()
+    try:
+        check_config(config, reactor)
+    except StartupError as e:
+        # Before daemonising: the one line goes to the terminal, exit 1.
+        raise SystemExit(f"pachs3gw: {e}") from None
+    return ExitOnStartFailure(reactor, GatewayService(reactor, config))

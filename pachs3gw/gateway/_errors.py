@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 from typing import Any, Callable, Coroutine, TypeVar
 
 import attrs
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
+from twisted.logger import Logger
 
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.s3 import errors
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 T = TypeVar("T")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
@@ -10,13 +9,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
+from twisted.logger import Logger
 
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
 from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

@@ -39,6 +39,8 @@ class PachydermAuthenticator:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, str | Exception]] = {}
         self.enabled = True
+        #: Until when ``enabled`` is an answer from the backend, not a guess.
+        self._auth_known_until = 0.0
 
     def probe(self) -> Deferred[bool]:
         """Ask the backend whether auth is active (WhoAmI without a token)."""
@@ -49,11 +51,40 @@ class PachydermAuthenticator:
             await self._client.with_token(None).who_am_i()
         except pfs_errors.AuthNotActivated:
             self.enabled = False
-        except pfs_errors.PfsError:
+        except (pfs_errors.Unauthenticated, pfs_errors.PermissionDenied):
             self.enabled = True
+        except pfs_errors.PfsError:
+            # Unreachable: fail closed, but this is a guess (see check_anonymous).
+            self.enabled = True
+            return self.enabled
         else:
             self.enabled = True
+        self._auth_known_until = self._reactor.seconds() + self._cache_seconds
         return self.enabled
+
+    def check_anonymous(self) -> Deferred[None]:
+        """Unsigned requests: AccessDenied while auth is known on, 503 while unknowable."""
+        return Deferred.fromCoroutine(self._check_anonymous())
+
+    async def _check_anonymous(self) -> None:
+        now = self._reactor.seconds()
+        if self._auth_known_until > now:
+            if self.enabled:
+                raise errors.AccessDenied()
+            return
+        try:
+            await self._client.with_token(None).who_am_i()
+        except pfs_errors.AuthNotActivated:
+            self.enabled = False
+        except (pfs_errors.Unauthenticated, pfs_errors.PermissionDenied):
+            self.enabled = True
+        except pfs_errors.PfsError as e:
+            raise to_s3_error(e, Context()) from None
+        else:
+            self.enabled = True
+        self._auth_known_until = now + self._cache_seconds
+        if self.enabled:
+            raise errors.AccessDenied()
 
     def secret_for(self, access_key: str) -> Deferred[str]:
         return Deferred.fromCoroutine(self._secret_for(access_key))

@@ -51,7 +51,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import logging
 import mimetypes
 from typing import Any, Iterable, Sequence
 
@@ -59,6 +58,7 @@ import attrs
 from twisted.internet.defer import Deferred, DeferredSemaphore, ensureDeferred, gatherResults
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
+from twisted.logger import Logger
 
 from pachs3gw.gateway._pfsutil import ensure_repo, read_bytes
 from pachs3gw.pfs import client as pfs_client
@@ -68,7 +68,7 @@ from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3.interfaces import ObjectMetadata
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 META_REPO = "_s3gateway_meta_"
 META_BRANCH = "master"
@@ -244,7 +244,7 @@ class MetadataStore:
         try:
             return Record.from_json(data)
         except (ValueError, KeyError, TypeError):
-            log.warning("ignoring malformed metadata record %s", rid)
+            log.warn("ignoring malformed metadata record {record}", record=rid)
             return None
 
     async def get(
@@ -416,7 +416,7 @@ class MetadataStore:
 
     def _writer_failed(self, failure: Failure, batch: list[_PendingPut]) -> None:
         """A bug in the writer loop: log it, release the batch, let the next put restart it."""
-        log.error("metadata writer failed: %s", failure.getTraceback())
+        log.failure("metadata writer failed", failure=failure)
         self._writing = False
         for pending in batch:
             if not pending.waiter.called:
@@ -502,10 +502,10 @@ class MetadataStore:
             self.commits += 1
             await client.modify_file(requests)
         except pfs_errors.PfsError as e:
-            log.warning(
-                "metadata write failed (objects keep PFS-hash ETags; %d record(s)): %s",
-                len(last),
-                e,
+            log.warn(
+                "metadata write failed (objects keep PFS-hash ETags; {records} record(s)): {error}",
+                records=len(last),
+                error=e,
             )
             self._repo_ready = False
             for entry in entries:

@@ -25,11 +25,12 @@ grpc's request-consumer thread.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import uuid
 from datetime import datetime, timezone
 from typing import Iterator, Sequence
+
+from twisted.logger import Logger
 
 from pachs3gw.gateway import _mplayout as layout
 from pachs3gw.gateway._core import MIN_PART_SIZE, BackendCore, MultipartState
@@ -60,7 +61,7 @@ from pachs3gw.s3.interfaces import (
     WriteResult,
 )
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 MAX_PART_NUMBER = 10000
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -142,7 +143,7 @@ class MultipartMixin(BackendCore):
         try:
             return CompletionRecord.from_json(data)
         except (ValueError, KeyError, TypeError):
-            log.warning("ignoring malformed completion record of upload %s", upload_id)
+            log.warn("ignoring malformed completion record of upload {upload_id}", upload_id=upload_id)
             return None
 
     # create / parts -----------------------------------------------------------
@@ -390,7 +391,7 @@ class MultipartMixin(BackendCore):
         try:
             await self._discard(ref, key, upload_id, files, completion)
         except pfs_errors.PfsError as e:
-            log.warning("could not clean up completed upload %s: %s", upload_id, e)
+            log.warn("could not clean up completed upload {upload_id}: {error}", upload_id=upload_id, error=e)
         return result
 
     @staticmethod

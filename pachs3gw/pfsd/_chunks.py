@@ -45,8 +45,11 @@ class ChunkStore:
         self.root = root
         self._tmp = os.path.join(root, "tmp")
         os.makedirs(self._tmp, exist_ok=True)
+        #: Temporary files of writes a previous run did not finish (removed).
+        self.recovered_temp = 0
         for name in os.listdir(self._tmp):
             os.unlink(os.path.join(self._tmp, name))
+            self.recovered_temp += 1
         for i in range(256):
             os.makedirs(os.path.join(root, "%02x" % i), exist_ok=True)
         _fsync_dir(root)

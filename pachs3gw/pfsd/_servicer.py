@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import io
-import logging
 import tarfile
 import threading
 import time
@@ -18,6 +17,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar, cast
 
 import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from pachs3gw.pfsd import _content, _diff, _errors
 from pachs3gw.pfsd._errors import PfsError
@@ -45,7 +46,7 @@ from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.proto.conventions import END_OF_STREAM_PATH
 from pachs3gw.proto import pfs_v2_pb2_grpc as pfs_grpc
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 #: GetFile message payload: big messages keep per-message Python cost low;
 #: far below the 20 MiB limit.
@@ -86,7 +87,7 @@ class Authenticator:
 def _abort(context: grpc.ServicerContext, error: BaseException) -> None:
     if isinstance(error, PfsError):
         context.abort(error.code, error.message)
-    log.exception("unexpected error", exc_info=error)
+    log.failure("unexpected error", failure=Failure(error, type(error), error.__traceback__))
     context.abort(grpc.StatusCode.UNKNOWN, f"{type(error).__name__}: {error}")
 
 
@@ -391,7 +392,7 @@ class PfsServicer(pfs_grpc.APIServicer):
                 try:
                     upload.abort()
                 except Exception:
-                    log.exception("discarding a failed upload")
+                    log.failure("discarding a failed upload")
             if _is_abort(e):
                 raise
             if isinstance(e, grpc.RpcError):

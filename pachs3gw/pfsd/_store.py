@@ -14,7 +14,6 @@ thread gets its own connection.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sqlite3
@@ -26,13 +25,15 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import attrs
+from twisted.logger import Logger
 
+from pachs3gw.datadir import lock_data_dir
 from pachs3gw.pfsd import _content, _errors, _scan
 from pachs3gw.pfsd._chunks import ChunkStore, Lease
 from pachs3gw.pfsd._content import Content
 from pachs3gw.pfsd._schema import SCHEMA
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 DEFAULT_PROJECT = "default"
 _NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -165,6 +166,16 @@ class Store:
     def __init__(self, data_dir: str) -> None:
         os.makedirs(data_dir, exist_ok=True)
         self.data_dir = data_dir
+        # Before anything touches the files: a second owner would sweep
+        # this one's temporary chunks and collect its leased ones.
+        self._dir_lock = lock_data_dir(data_dir)
+        try:
+            self._open(data_dir)
+        except BaseException:
+            self._dir_lock.release()
+            raise
+
+    def _open(self, data_dir: str) -> None:
         self.chunks = ChunkStore(os.path.join(data_dir, "chunks"))
         self._path = os.path.join(data_dir, "meta.sqlite")
         self._local = threading.local()
@@ -196,6 +207,11 @@ class Store:
                 db.execute(
                     "INSERT INTO projects VALUES (?, ?, ?)", (DEFAULT_PROJECT, "", time.time())
                 )
+        log.info(
+            "pfsd store open in {data_dir}; recovery removed {temp} unfinished chunk file(s)",
+            data_dir=os.path.abspath(data_dir),
+            temp=self.chunks.recovered_temp,
+        )
         self._gc_thread = threading.Thread(target=self._gc_loop, name="pfsd-gc", daemon=True)
         self._sweep_orphans = True
         self._gc_wanted.set()
@@ -326,6 +342,8 @@ class Store:
                 except sqlite3.Error:
                     pass
             self._connections.clear()
+        self._dir_lock.release()
+        log.info("pfsd store closed in {data_dir}", data_dir=os.path.abspath(self.data_dir))
 
     # projects -------------------------------------------------------------
 
@@ -1211,14 +1229,17 @@ class Store:
                 break
         return freed
 
-    def _sweep(self) -> None:
-        """At start-up: chunk files without a metadata row (a crashed upload's)."""
+    def _sweep(self) -> int:
+        """At start-up: chunk files without a metadata row (a crashed upload's); how many went."""
         db = self._db()
+        removed = 0
         for address in self.chunks.all_addresses():
             if self._closed.is_set():
-                return
+                break
             if db.execute("SELECT 1 FROM chunks WHERE address=?", (address,)).fetchone() is None:
-                self.chunks.collect(address, self._unreferenced)
+                if self.chunks.collect(address, self._unreferenced):
+                    removed += 1
+        return removed
 
     def _gc_loop(self) -> None:
         while not self._closed.is_set():
@@ -1227,9 +1248,19 @@ class Store:
             if self._closed.is_set():
                 break
             try:
+                started = time.monotonic()
+                orphans = 0
                 if self._sweep_orphans:
                     self._sweep_orphans = False
-                    self._sweep()
-                self.collect_garbage()
+                    orphans = self._sweep()
+                    if orphans:
+                        log.info("pfsd recovery removed {orphans} chunk(s) no metadata refers to", orphans=orphans)
+                freed = self.collect_garbage()
+                if freed:
+                    log.info(
+                        "pfsd GC removed {freed} unreferenced chunk(s) in {ms} ms",
+                        freed=freed,
+                        ms=round((time.monotonic() - started) * 1000, 1),
+                    )
             except Exception:  # pragma: no cover - keep collecting next time
-                log.exception("garbage collection failed")
+                log.failure("garbage collection failed")

@@ -63,7 +63,13 @@ def _parse_call(request: Any, request_id: str) -> _Call:
         if not sep:
             raise errors.InvalidURI()
         raw_path = b"/" + rest.partition(b"/")[2]
-    bucket_raw, _, key_raw = raw_path[1:].partition(b"/")
+    # Mounted below a site's root (``/s3``, see ``mount.py``): route on what
+    # follows the mount point; signatures cover the whole path.
+    mount: bytes = getattr(request, "s3_mount", b"")
+    routed = raw_path
+    if mount and (raw_path == mount or raw_path.startswith(mount + b"/")):
+        routed = raw_path[len(mount):]
+    bucket_raw, _, key_raw = routed[1:].partition(b"/")
     try:
         bucket = unquote_to_bytes(bucket_raw).decode("utf-8")
         key = unquote_to_bytes(key_raw).decode("utf-8")

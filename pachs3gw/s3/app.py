@@ -53,6 +53,7 @@ from pachs3gw.s3._object_ops import _ObjectOps
 from pachs3gw.s3._post_ops import _PostOps
 from pachs3gw.s3._routes import SELF_AUTHENTICATING, UNSUPPORTED_SUBRESOURCES, _route
 from pachs3gw.s3.download import DownloadStopped
+from pachs3gw.s3.mount import S3Resource
 from pachs3gw.s3.interfaces import BodyAborted, IAuthenticator, IBackendFactory
 
 __all__ = ["S3Server", "UNSUPPORTED_SUBRESOURCES"]
@@ -128,7 +129,7 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOp
 
     def resource(self) -> IResource:
         """The twisted.web resource; serve it with :func:`pachs3gw.s3.site.make_site`."""
-        return _NoRewriteResource(self._app.resource())
+        return S3Resource(_NoRewriteResource(self._app.resource()), self._reactor)
 
     # Entry point ---------------------------------------------------------------
 
@@ -222,7 +223,11 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOp
         )
         creds = signing.parse_credentials(signed)
         if creds is None:
-            raise errors.AccessDenied()
+            # Refused if callers must sign; but with the backend down that
+            # is not known, and a 403 would send the user the wrong way.
+            await self._auth.check_anonymous()
+            call.backend = self._backends.backend_for(None)
+            return
         stats = getattr(call.request, "stats", None)
         if stats is not None:
             # With Pachyderm auth the access key is a token: log a digest.

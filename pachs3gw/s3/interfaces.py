@@ -366,6 +366,14 @@ class IAuthenticator(Interface):
         Raise InvalidAccessKeyId / AccessDenied for an unknown key.
         """
 
+    def check_anonymous() -> Deferred[None]:
+        """Whether an unsigned request may be served (``enabled`` being True).
+
+        Fire (the authenticator learnt that auth is off: serve it) or fail
+        with AccessDenied (callers must sign) or, when that can't be known
+        now because the backend is down, the backend's 503.
+        """
+
 
 class IBackend(IBucketBackend, IObjectBackend, IMultipartBackend):
     """Everything the S3 HTTP layer needs from storage, for one caller.

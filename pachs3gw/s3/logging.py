@@ -24,7 +24,7 @@ request_log = Logger(namespace="pachs3gw.s3.access")
 
 _FORMAT = (
     "{method} {resource} {operation} {status}{error_suffix}{aborted_suffix} "
-    "in={bytes_in} out={bytes_out} {ms}ms id={request_id}"
+    "in={bytes_in} out={bytes_out} {ms}ms id={request_id} from={client} ua={user_agent!r}"
 )
 
 
@@ -52,7 +52,16 @@ def log_request(request: StreamingRequest, *, aborted: bool = False, log: Logger
         request_id=stats.request_id,
         access_key=stats.access_key or "",
         client=_peer(request),
+        user_agent=_user_agent(request),
     )
+
+
+def _user_agent(request: StreamingRequest) -> str:
+    value = request.getHeader(b"user-agent")
+    if value is None:
+        return ""
+    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return text[:200]
 
 
 def _peer(request: StreamingRequest) -> str:

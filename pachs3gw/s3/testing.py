@@ -80,6 +80,9 @@ class MemoryAuthenticator:
             return fail(errors.InvalidAccessKeyId())
         return succeed(self.secrets[access_key])
 
+    def check_anonymous(self) -> Deferred[None]:
+        return fail(errors.AccessDenied()) if self.enabled else succeed(None)
+
 
 @attrs.define
 class _Version:

@@ -97,3 +97,57 @@ def test_backend_down_is_service_unavailable_with_retry_after(pool: ThreadPool) 
         assert isinstance(e, errors.ServiceUnavailable)
     finally:
         channel.close()
+
+
+def _dead_channel() -> Any:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens
+    return open_channel(f"127.0.0.1:{port}")
+
+
+@inline
+def test_unsigned_requests_get_503_not_403_while_the_backend_is_down(pool: ThreadPool) -> Any:
+    """The gateway started with the store down: it can't know whether auth is on."""
+    import http.client
+
+    from twisted.internet.threads import deferToThread
+
+    from pachs3gw.s3.site import make_site
+    from pachs3gw.service import make_resource
+
+    channel = _dead_channel()
+    client = PfsClient(channel, reactor, pool, timeout=2)
+    authenticator = PachydermAuthenticator(client, reactor)
+    assert (yield authenticator.probe()) is True  # fail closed: a guess
+    port = reactor.listenTCP(0, make_site(make_resource(reactor, client, pool), reactor), interface="127.0.0.1")
+    try:
+        def get(path: str) -> tuple[int, str | None, bytes]:
+            conn = http.client.HTTPConnection("127.0.0.1", port.getHost().port, timeout=30)
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.getheader("Retry-After"), response.read()
+
+        for path in ("/", "/master.x", "/master.x/key"):
+            status, retry_after, body = yield deferToThread(get, path)
+            assert status == 503, body
+            assert retry_after == "1"
+            assert b"<Code>ServiceUnavailable</Code>" in body
+    finally:
+        yield port.stopListening()
+        channel.close()
+
+
+@inline
+def test_unsigned_requests_are_access_denied_when_auth_is_on(auth_client: PfsClient) -> Any:
+    authenticator = PachydermAuthenticator(auth_client, reactor)
+    for _ in range(2):  # the second answer comes from what the first learnt
+        e = yield ensureDeferred(failure_of(authenticator.check_anonymous()))
+        assert isinstance(e, errors.AccessDenied)
+
+
+@inline
+def test_unsigned_requests_pass_when_auth_is_off(client: PfsClient) -> Any:
+    authenticator = PachydermAuthenticator(client, reactor)
+    yield authenticator.check_anonymous()
+    assert authenticator.enabled is False

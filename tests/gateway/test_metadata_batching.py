@@ -6,7 +6,6 @@ out together in one commit; each caller returns once its commit finished.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any, Callable, Iterable, cast
 
@@ -252,8 +251,10 @@ async def test_failed_batch_is_logged_for_every_caller(
     store: MetadataStore,
     client: PfsClient,
     pool: ThreadPool,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    events: list[dict] = []
     failing: set[int] = set()
     counting = CountingClient(
         client,
@@ -269,12 +270,18 @@ async def test_failed_batch_is_logged_for_every_caller(
         store._remember_etag(rid, "stale")
     failing.add(len(counting.calls) + 2)  # the batch behind the first put
 
-    with caplog.at_level(logging.WARNING, logger="pachs3gw.gateway.metadata"):
+    globalLogPublisher.addObserver(events.append)
+    try:
         results = await defer.gatherResults(start_puts(store, counting.as_client(), repo, entries))
+    finally:
+        globalLogPublisher.removeObserver(events.append)
 
     assert results == [None] * 6  # logged, not raised: the data commit happened
-    failures = [r for r in caplog.records if "metadata write failed" in r.getMessage()]
-    assert len(failures) == 1 and "5 record(s)" in failures[0].getMessage()
+    failures = [formatEvent(e) for e in events if "metadata write failed" in formatEvent(e)]
+    assert len(failures) == 1 and "5 record(s)" in failures[0]
+    assert [e["log_namespace"] for e in events if "metadata write failed" in formatEvent(e)] == [
+        "pachs3gw.gateway.metadata"
+    ]
     assert rids[0] in store._cache and store._cache[rids[0]] == entries[0][2]
     for rid in rids[1:]:
         assert rid not in store._cache and rid not in store._etags

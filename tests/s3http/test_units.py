@@ -167,8 +167,11 @@ def test_request_log_event_formats() -> None:
         "status": 200,
         "operation": "put_object", "error_suffix": "", "aborted_suffix": "",
         "bytes_in": 3, "bytes_out": 0, "ms": 1.5, "request_id": "RID",
+        "client": "127.0.0.1:5000", "user_agent": "Boto3/1.36",
     }
-    assert formatEvent(event) == "PUT /b/k put_object 200 in=3 out=0 1.5ms id=RID"
+    assert formatEvent(event) == (
+        "PUT /b/k put_object 200 in=3 out=0 1.5ms id=RID from=127.0.0.1:5000 ua='Boto3/1.36'"
+    )
 
 
 def _fake_request(method: bytes, uri: bytes, headers: dict[bytes, bytes]) -> Any:
