@@ -46,6 +46,13 @@ class PfsObjectReader:
         remaining = length
         try:
             for message in reader:
+                if len(message) <= min(PIECE_BYTES, remaining):
+                    # The usual case (pfsd sends 1 MiB messages): no copy.
+                    remaining -= len(message)
+                    yield message
+                    if remaining == 0:
+                        return
+                    continue
                 view = memoryview(message)
                 for start in range(0, len(view), PIECE_BYTES):
                     piece = view[start : start + min(PIECE_BYTES, remaining)]
