@@ -73,7 +73,8 @@ class _ObjectOps(_HandlerBase):
         if call.method == "GET":
             for param, header in _RESPONSE_OVERRIDES.items():
                 if param in call.query:
-                    headers[header.lower()] = _header_value(call.query[param])
+                    # Query values were UTF-8 on the wire: send those bytes back.
+                    headers[header.lower()] = call.query[param].encode("utf-8")
         return headers
 
     def _select(self, call: _Call, info: ObjectInfo) -> tuple[int, int, int, dict[bytes, bytes]]:

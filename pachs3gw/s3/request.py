@@ -34,7 +34,7 @@ from __future__ import annotations
 import io
 import time
 from typing import Any, Iterator, Sequence, cast
-from urllib.parse import parse_qs
+from urllib.parse import unquote_to_bytes
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IPushProducer, ITCPTransport
@@ -83,6 +83,23 @@ class S3ResponseHeaders(Headers):
             yield name, values
 
 
+def _query_args(query: bytes) -> dict[bytes, list[bytes]]:
+    """twisted.web's ``request.args``, parsed without decoding (any byte may be in a query).
+
+    ``urllib.parse.parse_qs`` over bytes decodes as ASCII and raises on
+    ``café``; the S3 app parses the raw query itself (``_call``), so this
+    only keeps ``args`` true for code that reads it.
+    """
+    args: dict[bytes, list[bytes]] = {}
+    for segment in query.split(b"&"):
+        if segment:
+            name, _, value = segment.partition(b"=")
+            args.setdefault(unquote_to_bytes(name.replace(b"+", b" ")), []).append(
+                unquote_to_bytes(value.replace(b"+", b" "))
+            )
+    return args
+
+
 class StreamingRequest(server.Request):
     """A request whose body streams to the resource while it arrives.
 
@@ -128,7 +145,7 @@ class StreamingRequest(server.Request):
         self.uri = channel._path
         self.clientproto = channel._version
         self.path, _, query = self.uri.partition(b"?")
-        self.args = parse_qs(query, keep_blank_values=True) if query else {}
+        self.args = _query_args(query)
 
         # HTTPChannel.allHeadersReceived sends 100 Continue right after this
         # method returns if it still sees the Expect header.  Hide it; it is
