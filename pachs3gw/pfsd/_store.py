@@ -26,15 +26,20 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import attrs
+import grpc
 
 from pachs3gw.pfsd import _content, _errors, _scan
 from pachs3gw.pfsd._chunks import ChunkStore, Lease
 from pachs3gw.pfsd._content import Content
+from pachs3gw.pfsd._errors import PfsError
 from pachs3gw.pfsd._schema import SCHEMA
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROJECT = "default"
+#: Disk space kept aside so that a repo or branch can be deleted (and its
+#: chunks collected) when the disk is full: see ``Store._keep_reserve``.
+RESERVE_BYTES = 8 << 20
 _NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _COMMIT_ID = re.compile(r"^[0-9a-f]{32}$")
 _ANCESTRY = re.compile(r"^(.*?)((?:[\^~][0-9]*)*)$")
@@ -147,6 +152,12 @@ def clean_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
+def _rollback(db: sqlite3.Connection) -> None:
+    """ROLLBACK what is still open (SQLite ends some transactions itself, e.g. on SQLITE_FULL)."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
 class Store:
     """The embedded PFS store rooted at ``data_dir``."""
 
@@ -154,6 +165,8 @@ class Store:
         os.makedirs(data_dir, exist_ok=True)
         self.data_dir = data_dir
         self.chunks = ChunkStore(os.path.join(data_dir, "chunks"))
+        self._reserve_path = os.path.join(data_dir, "reserve")
+        self._keep_reserve()
         self._path = os.path.join(data_dir, "meta.sqlite")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -199,13 +212,19 @@ class Store:
             if db.in_transaction:
                 yield db
                 return
-            db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    _rollback(db)
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.Error as e:
+                _rollback(db)
+                if _errors.is_storage_full(e):
+                    raise _errors.storage_full(f"writing metadata: {e}") from e
                 raise
-            db.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -339,8 +358,11 @@ class Store:
             return result
 
     def delete_repo(self, project: str, name: str, force: bool) -> None:
-        with self._write() as db:
-            self._delete_repo(db, self._repo(db, project, name))
+        def delete() -> None:
+            with self._write() as db:
+                self._delete_repo(db, self._repo(db, project, name))
+
+        self._freeing(delete)
         self._gc_wanted.set()
 
     def _delete_repo(self, db: sqlite3.Connection, repo: RepoRec) -> None:
@@ -465,16 +487,20 @@ class Store:
 
     def delete_branch(self, project: str, repo_name: str, name: str, force: bool) -> None:
         """Delete a branch (a missing one is fine) and the commits only it reached."""
-        with self._write() as db:
-            repo = self._repo(db, project, repo_name)
-            if self._branch_row(db, repo, name) is None:
-                return
-            db.execute("DELETE FROM branches WHERE repo=? AND name=?", (repo.id, name))
-            db.execute("DELETE FROM provenance WHERE repo=? AND branch=?", (repo.id, name))
-            db.execute(
-                "DELETE FROM provenance WHERE prov_repo=? AND prov_branch=?", (repo.id, name)
-            )
-            self._prune(db, repo)
+
+        def delete() -> None:
+            with self._write() as db:
+                repo = self._repo(db, project, repo_name)
+                if self._branch_row(db, repo, name) is None:
+                    return
+                db.execute("DELETE FROM branches WHERE repo=? AND name=?", (repo.id, name))
+                db.execute("DELETE FROM provenance WHERE repo=? AND branch=?", (repo.id, name))
+                db.execute(
+                    "DELETE FROM provenance WHERE prov_repo=? AND prov_branch=?", (repo.id, name)
+                )
+                self._prune(db, repo)
+
+        self._freeing(delete)
         self._gc_wanted.set()
 
     def _prune(self, db: sqlite3.Connection, repo: RepoRec) -> None:
@@ -922,7 +948,13 @@ class Store:
                 return True
             if row[0] > 0:
                 return False
-            db.execute("DELETE FROM chunks WHERE address=? AND refs<=0", (address,))
+            try:
+                db.execute("DELETE FROM chunks WHERE address=? AND refs<=0", (address,))
+            except sqlite3.Error as e:
+                if not _errors.is_storage_full(e):
+                    raise
+                # The file may go all the same (freeing space is the point);
+                # the unreferenced row is dropped by a later collection.
             return True
 
     def collect_garbage(self) -> int:
@@ -962,5 +994,49 @@ class Store:
                     self._sweep_orphans = False
                     self._sweep()
                 self.collect_garbage()
+                self._keep_reserve()
             except Exception:  # pragma: no cover - keep collecting next time
                 log.exception("garbage collection failed")
+
+    # a full disk ------------------------------------------------------------
+
+    def _keep_reserve(self) -> None:
+        """Set :data:`RESERVE_BYTES` aside in ``DATA/reserve``, if not already (best effort).
+
+        On a full disk every write fails, including the SQLite transaction
+        that deletes a repo or branch, which is how an operator frees space
+        (the collector then removes the chunks).  :meth:`_freeing` gives
+        this reserve up to let such a deletion commit; it is set aside again
+        after the next collection, once there is room.
+        """
+        if os.path.exists(self._reserve_path):
+            return
+        tmp = self._reserve_path + ".tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, self._reserve_path)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if not _errors.is_storage_full(e):
+                raise
+
+    def _freeing(self, delete: Callable[[], None]) -> None:
+        """Run a deletion; if the disk is full, release the reserve and run it again."""
+        try:
+            delete()
+            return
+        except PfsError as e:
+            if e.code != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise
+            try:
+                os.unlink(self._reserve_path)
+            except FileNotFoundError:
+                raise e from None
+        log.warning("disk full: released the %d reserved bytes to let a deletion commit", RESERVE_BYTES)
+        delete()
