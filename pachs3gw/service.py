@@ -35,6 +35,7 @@ from twisted.web.server import Site
 from pachs3gw.gateway import PachydermAuthenticator, PfsBackendFactory
 from pachs3gw.pfs import PfsClient, open_channel
 from pachs3gw.s3.app import S3Server
+from pachs3gw.s3.limits import Limits
 from pachs3gw.s3.site import make_site
 
 log = Logger()
@@ -57,6 +58,10 @@ class GatewayConfig:
     auth_tokens: str | None = None
     #: Deadline of PFS metadata calls, seconds (uploads/downloads have none).
     pfs_timeout: float = 30.0
+    #: Request limits (``pachs3gw.s3.limits.Limits``): headers deadline, body stall window.
+    header_timeout: float = 60.0
+    body_timeout: float = 60.0
+    body_min_bytes: int = 1024
 
 
 class ThreadPoolService(Service):
@@ -172,7 +177,15 @@ class GatewayService(MultiService):
         server, authenticator = _s3_server(self._reactor, client, self.pool)
         # Learn before the first request whether the backend has auth on.
         yield authenticator.probe()
-        self.site = make_site(server, self._reactor)
+        self.site = make_site(
+            server,
+            self._reactor,
+            limits=Limits(
+                header_timeout=self.config.header_timeout,
+                body_timeout=self.config.body_timeout,
+                body_min_bytes=self.config.body_min_bytes,
+            ),
+        )
         endpoint = serverFromString(self._reactor, self.config.endpoint)
         self.port = yield endpoint.listen(self.site)
         log.info(

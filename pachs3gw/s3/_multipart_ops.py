@@ -9,6 +9,7 @@ from pachs3gw.s3._base import _HandlerBase
 from pachs3gw.s3._call import _Call, _copy_source, _encoding_type, _max, _part_number, _upload_id
 from pachs3gw.s3._headers import _metadata_from_headers
 from pachs3gw.s3.interfaces import CompletedPart
+from pachs3gw.s3.limits import check_upload_size
 
 
 class _MultipartOps(_HandlerBase):
@@ -30,6 +31,7 @@ class _MultipartOps(_HandlerBase):
         assert call.backend is not None
         number = _part_number(call.query.get("partNumber", ""))
         upload_id = _upload_id(call)
+        check_upload_size(call.headers)
         body = self._prepare_body(call)
         result = await self._with_body(
             call, call.backend.upload_part(call.bucket, call.key, upload_id, number, body)

@@ -151,6 +151,16 @@ MethodNotAllowed = _error(
     "MethodNotAllowed", 405, "The specified method is not allowed against this resource."
 )
 InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
+RequestTimeout = _error(
+    "RequestTimeout",
+    400,
+    "Your socket connection to the server was not read from or written to within the "
+    "timeout period.",
+)
+RequestHeaderSectionTooLarge = _error(
+    "RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size."
+)
+BadRequest = _error("BadRequest", 400, "An error occurred when parsing the HTTP request.")
 
 # 5xx -----------------------------------------------------------------------
 InternalError = _error(
