@@ -37,6 +37,7 @@ from pachs3gw.health import OpsRoot
 from pachs3gw.metrics import GatewayMetrics, MeteredPfsClient
 from pachs3gw.pfs import PfsClient, open_channel
 from pachs3gw.s3.app import S3Server
+from pachs3gw.s3.limits import Limits
 from pachs3gw.s3.site import make_site
 from pachs3gw.startup import log_listening
 
@@ -65,6 +66,10 @@ class GatewayConfig:
     auth_tokens: str | None = None
     #: Deadline of PFS metadata calls, seconds (uploads/downloads have none).
     pfs_timeout: float = 30.0
+    #: Request limits (``pachs3gw.s3.limits.Limits``): headers deadline, body stall window.
+    header_timeout: float = 60.0
+    body_timeout: float = 60.0
+    body_min_bytes: int = 1024
 
 
 class ThreadPoolService(Service):
@@ -200,7 +205,15 @@ class GatewayService(MultiService):
         server, authenticator = _s3_server(self._reactor, client, self.pool)
         # Learn before the first request whether the backend has auth on.
         yield authenticator.probe()
-        self.site = make_site(OpsRoot(server.resource(), client, self._reactor, self.metrics), self._reactor)
+        self.site = make_site(
+            OpsRoot(server.resource(), client, self._reactor, self.metrics),
+            self._reactor,
+            limits=Limits(
+                header_timeout=self.config.header_timeout,
+                body_timeout=self.config.body_timeout,
+                body_min_bytes=self.config.body_min_bytes,
+            ),
+        )
         endpoint = serverFromString(self._reactor, self.config.endpoint)
         self.port = yield endpoint.listen(self.site)
         log_listening(self.config, self.port.getHost(), target, authenticator.enabled)

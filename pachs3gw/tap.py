@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "pfs-listen": None,
     "auth-tokens": None,
     "pfs-timeout": 30.0,
+    "header-timeout": 60.0,
+    "body-timeout": 60.0,
+    "body-min-bytes": 1024,
 }
 
 
@@ -54,6 +57,9 @@ class Options(usage.Options):
          "(unix:PATH or HOST:PORT; default unix:DATA_DIR/pfsd.sock)."],
         ["auth-tokens", None, None, "Embedded server: file of 'token username' lines; turns auth on."],
         ["pfs-timeout", None, None, "Seconds to wait for a PFS metadata call before 503 (default 30)."],
+        ["header-timeout", None, None, "Seconds a client has to send a request's headers (default 60)."],
+        ["body-timeout", None, None, "A body stalls if under --body-min-bytes arrive in this many seconds (default 60)."],
+        ["body-min-bytes", None, None, "Bytes a body must bring every --body-timeout seconds (default 1024)."],
     ]
 
     #: Set when parsing failed: twistd then prints our usage before the
@@ -93,8 +99,14 @@ class Options(usage.Options):
         try:
             self["threads"] = int(self["threads"])
             self["pfs-timeout"] = float(self["pfs-timeout"])
+            self["header-timeout"] = float(self["header-timeout"])
+            self["body-timeout"] = float(self["body-timeout"])
+            self["body-min-bytes"] = int(self["body-min-bytes"])
         except ValueError:
-            raise usage.UsageError("--threads and --pfs-timeout must be numbers") from None
+            raise usage.UsageError(
+                "--threads, --pfs-timeout, --header-timeout, --body-timeout and --body-min-bytes "
+                "must be numbers"
+            ) from None
         if self["embedded"] not in ("child", "inprocess"):
             raise usage.UsageError("--embedded must be 'child' or 'inprocess'")
         port = str(self["port"])
@@ -112,6 +124,9 @@ class Options(usage.Options):
             pfs_listen=self["pfs-listen"],
             auth_tokens=self["auth-tokens"],
             pfs_timeout=self["pfs-timeout"],
+            header_timeout=self["header-timeout"],
+            body_timeout=self["body-timeout"],
+            body_min_bytes=self["body-min-bytes"],
         )
 
 

@@ -17,6 +17,7 @@ import pytest
 from pachs3gw.pfs.client import open_channel
 from pachs3gw.pfs.inprocess import InProcessChannel
 from pachs3gw.pfsd import NON_BLOCKING_METHODS, start_server
+from pachs3gw.pfsd._servicer import READ_PIECE
 from pachs3gw.proto import auth_v2_pb2 as auth
 from pachs3gw.proto import auth_v2_pb2_grpc as auth_grpc
 from pachs3gw.proto import pfs_v2_pb2 as pfs
@@ -136,7 +137,7 @@ def test_get_file_streams_lazily_and_stops_when_cancelled(stubs: dict[str, Any])
         pfs.GetFileRequest(file=pfs.File(commit=_head(), path="/dir/file"))
     )
     first = next(call)
-    assert len(first.value) == 1 << 20
+    assert len(first.value) == READ_PIECE  # one piece per next(), not the whole file
     call.cancel()
     with pytest.raises(grpc.RpcError) as raised:
         next(call)

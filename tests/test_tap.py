@@ -72,3 +72,10 @@ def test_plugin_is_discoverable_by_twistd():
 
     names = [p.tapname for p in getPlugins(IServiceMaker, twisted.plugins)]
     assert "pachs3gw" in names
+
+
+def test_request_limits_reach_the_gateway_config():
+    config = parse("--header-timeout", "5", "--body-timeout", "7.5", "--body-min-bytes", "10").to_config()
+    assert (config.header_timeout, config.body_timeout, config.body_min_bytes) == (5.0, 7.5, 10)
+    defaults = parse().to_config()
+    assert (defaults.header_timeout, defaults.body_timeout, defaults.body_min_bytes) == (60.0, 60.0, 1024)

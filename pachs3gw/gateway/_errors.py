@@ -72,6 +72,13 @@ def to_s3_error(error: BaseException, context: Context) -> BaseException:
             "The storage backend (PFS) is unavailable; please retry.",
             headers={"Retry-After": "1"},
         )
+    if isinstance(error, pfs_errors.StorageFull):
+        # 503 SlowDown: what SDKs back off and retry on.  Nothing was written.
+        return errors.SlowDown(
+            "The storage backend is out of disk space: writes are refused until an operator "
+            "frees space (see the README, \"When the disk is full\"); reads still work.",
+            headers={"Retry-After": "30"},
+        )
     if isinstance(error, pfs_errors.PermissionDenied):
         return errors.AccessDenied(f"Access Denied: {error.details}")
     if isinstance(error, pfs_errors.Unauthenticated):

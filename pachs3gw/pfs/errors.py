@@ -86,6 +86,10 @@ class Cancelled(PfsError):
     pass
 
 
+class StorageFull(PfsError):
+    """The backend's disk (or quota) is full: writes fail until space is freed; reads work."""
+
+
 #: Where a "… not found" text names what is missing: at its start or after a
 #: wrap prefix ("error getting file: file /a not found in repo …").
 _SUBJECT = re.compile(r"(?:^|: )(file /|commit |branch |repo |project )")
@@ -131,7 +135,11 @@ def from_rpc_error(error: grpc.RpcError) -> PfsError:
     code: grpc.StatusCode | None = getattr(error, "code", lambda: None)()
     text: str = getattr(error, "details", lambda: "")() or str(error)
     kind: type[PfsError] = PfsError
-    if code == grpc.StatusCode.NOT_FOUND:
+    if "no space left on device" in text.lower() or "disk quota exceeded" in text.lower():
+        # The embedded server says RESOURCE_EXHAUSTED "storage full: no space
+        # left on device (...)"; pachd passes the OS error's text on.
+        kind = StorageFull
+    elif code == grpc.StatusCode.NOT_FOUND:
         kind = _classify_not_found(text)
     elif code == grpc.StatusCode.ALREADY_EXISTS:
         kind = AlreadyExists

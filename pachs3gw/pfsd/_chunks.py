@@ -18,6 +18,8 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable
 
+from pachs3gw.pfsd._errors import is_storage_full, storage_full
+
 #: Upload chunk size: big enough that per-chunk costs (fsync, rename, a
 #: metadata row) vanish, small enough to keep memory flat.
 CHUNK_SIZE = 4 << 20
@@ -107,15 +109,22 @@ class ChunkStore:
         self, lease: Lease, data: bytes | bytearray | memoryview, address: bytes, final: str
     ) -> bytes:
         tmp = os.path.join(self._tmp, uuid.uuid4().hex)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            view = memoryview(data)
-            while len(view):
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data)
+                while len(view):
+                    n = os.write(fd, view)
+                    view = view[n:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if is_storage_full(e):
+                raise storage_full(f"writing a chunk: {e.strerror}") from e
+            raise
         os.rename(tmp, final)
         _fsync_dir(os.path.dirname(final))
         lease.created.append(address)

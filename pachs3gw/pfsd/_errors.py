@@ -7,6 +7,9 @@ is built by one function that spells the text exactly as pachd does.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+
 import grpc
 
 
@@ -87,6 +90,26 @@ def unknown(message: str) -> PfsError:
 
 def invalid_argument(message: str) -> PfsError:
     return PfsError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+#: The text a full disk is reported with (with RESOURCE_EXHAUSTED); the
+#: gateway's ``pfs/errors.py`` matches on it.
+STORAGE_FULL = "storage full: no space left on device"
+
+
+def storage_full(detail: str) -> PfsError:
+    """The data directory's file system is full: writes fail until space is freed."""
+    return PfsError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{STORAGE_FULL} ({detail})")
+
+
+def is_storage_full(error: BaseException) -> bool:
+    """Whether ``error`` is a full disk or quota: ENOSPC/EDQUOT, or SQLite's SQLITE_FULL."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(error, sqlite3.Error):
+        # SQLITE_FULL is 13; "database or disk is full" is its text.
+        return getattr(error, "sqlite_errorcode", None) == 13 or "disk is full" in str(error)
+    return False
 
 
 NOT_A_REGULAR_FILE = "cannot get directory or non-regular file. Use GetFileTAR instead"

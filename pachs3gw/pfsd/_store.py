@@ -25,17 +25,22 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import attrs
+import grpc
 from twisted.logger import Logger
 
 from pachs3gw.datadir import lock_data_dir
 from pachs3gw.pfsd import _content, _errors, _scan
 from pachs3gw.pfsd._chunks import ChunkStore, Lease
 from pachs3gw.pfsd._content import Content
+from pachs3gw.pfsd._errors import PfsError
 from pachs3gw.pfsd._schema import SCHEMA
 
 log = Logger()
 
 DEFAULT_PROJECT = "default"
+#: Disk space kept aside so that a repo or branch can be deleted (and its
+#: chunks collected) when the disk is full: see ``Store._keep_reserve``.
+RESERVE_BYTES = 8 << 20
 _NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _COMMIT_ID = re.compile(r"^[0-9a-f]{32}$")
 _ANCESTRY = re.compile(r"^(.*?)((?:[\^~][0-9]*)*)$")
@@ -160,6 +165,19 @@ def _remember(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: An
     cache[key] = value
 
 
+def _storage_error(error: BaseException) -> BaseException:
+    """A full disk as SQLite reports it becomes the storage-full PFS error; others stay."""
+    if isinstance(error, sqlite3.Error) and _errors.is_storage_full(error):
+        return _errors.storage_full(f"writing metadata: {error}")
+    return error
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """ROLLBACK what is still open (SQLite ends some transactions itself, e.g. on SQLITE_FULL)."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
 class Store:
     """The embedded PFS store rooted at ``data_dir``."""
 
@@ -177,6 +195,8 @@ class Store:
 
     def _open(self, data_dir: str) -> None:
         self.chunks = ChunkStore(os.path.join(data_dir, "chunks"))
+        self._reserve_path = os.path.join(data_dir, "reserve")
+        self._keep_reserve()
         self._path = os.path.join(data_dir, "meta.sqlite")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -261,15 +281,21 @@ class Store:
             self._writing = True
         self._local.writing = True
         error: Optional[BaseException] = None
+        batch = 0
         try:
-            if self._open_batch is None:
-                db.execute("BEGIN IMMEDIATE")
-                self._batches += 1
-                self._open_batch = self._batches
-                self._batch_writes = 0
-            batch = self._open_batch
-            self._batch_writes += 1
-            db.execute("SAVEPOINT write")
+            try:
+                if self._open_batch is None:
+                    db.execute("BEGIN IMMEDIATE")
+                    self._batches += 1
+                    self._open_batch = self._batches
+                    self._batch_writes = 0
+                batch = self._open_batch
+                self._batch_writes += 1
+                db.execute("SAVEPOINT write")
+            except sqlite3.Error as e:
+                _rollback(db)
+                self._open_batch = None
+                raise _storage_error(e) from e
             try:
                 yield db
             except BaseException as e:
@@ -278,7 +304,7 @@ class Store:
                     db.execute("ROLLBACK TO write")
                     db.execute("RELEASE write")
                 else:  # SQLite gave up the whole transaction (e.g. a full disk)
-                    self._failed[batch] = e
+                    self._failed[batch] = _storage_error(e)
                     self._open_batch = None
             else:
                 db.execute("RELEASE write")
@@ -292,7 +318,7 @@ class Store:
                 self._writing = False
                 self._wcond.notify_all()
         if error is not None:
-            raise error
+            raise _storage_error(error)
         with self._wcond:
             while self._durable < batch and batch not in self._failed:
                 self._wcond.wait()
@@ -308,9 +334,8 @@ class Store:
         try:
             db.execute("COMMIT")
         except BaseException as e:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            self._failed[batch] = e
+            _rollback(db)
+            self._failed[batch] = _storage_error(e)
             if len(self._failed) > 1000:
                 self._failed.pop(min(self._failed))
             return
@@ -451,8 +476,11 @@ class Store:
             return result
 
     def delete_repo(self, project: str, name: str, force: bool) -> None:
-        with self._write() as db:
-            self._delete_repo(db, self._repo(db, project, name))
+        def delete() -> None:
+            with self._write() as db:
+                self._delete_repo(db, self._repo(db, project, name))
+
+        self._freeing(delete)
         self._gc_wanted.set()
 
     def _delete_repo(self, db: sqlite3.Connection, repo: RepoRec) -> None:
@@ -577,16 +605,20 @@ class Store:
 
     def delete_branch(self, project: str, repo_name: str, name: str, force: bool) -> None:
         """Delete a branch (a missing one is fine) and the commits only it reached."""
-        with self._write() as db:
-            repo = self._repo(db, project, repo_name)
-            if self._branch_row(db, repo, name) is None:
-                return
-            db.execute("DELETE FROM branches WHERE repo=? AND name=?", (repo.id, name))
-            db.execute("DELETE FROM provenance WHERE repo=? AND branch=?", (repo.id, name))
-            db.execute(
-                "DELETE FROM provenance WHERE prov_repo=? AND prov_branch=?", (repo.id, name)
-            )
-            self._prune(db, repo)
+
+        def delete() -> None:
+            with self._write() as db:
+                repo = self._repo(db, project, repo_name)
+                if self._branch_row(db, repo, name) is None:
+                    return
+                db.execute("DELETE FROM branches WHERE repo=? AND name=?", (repo.id, name))
+                db.execute("DELETE FROM provenance WHERE repo=? AND branch=?", (repo.id, name))
+                db.execute(
+                    "DELETE FROM provenance WHERE prov_repo=? AND prov_branch=?", (repo.id, name)
+                )
+                self._prune(db, repo)
+
+        self._freeing(delete)
         self._gc_wanted.set()
 
     def _prune(self, db: sqlite3.Connection, repo: RepoRec) -> None:
@@ -1209,7 +1241,13 @@ class Store:
                 return True
             if row[0] > 0:
                 return False
-            db.execute("DELETE FROM chunks WHERE address=? AND refs<=0", (address,))
+            try:
+                db.execute("DELETE FROM chunks WHERE address=? AND refs<=0", (address,))
+            except sqlite3.Error as e:
+                if not _errors.is_storage_full(e):
+                    raise
+                # The file may go all the same (freeing space is the point);
+                # the unreferenced row is dropped by a later collection.
             return True
 
     def collect_garbage(self) -> int:
@@ -1262,5 +1300,49 @@ class Store:
                         freed=freed,
                         ms=round((time.monotonic() - started) * 1000, 1),
                     )
+                self._keep_reserve()
             except Exception:  # pragma: no cover - keep collecting next time
                 log.failure("garbage collection failed")
+
+    # a full disk ------------------------------------------------------------
+
+    def _keep_reserve(self) -> None:
+        """Set :data:`RESERVE_BYTES` aside in ``DATA/reserve``, if not already (best effort).
+
+        On a full disk every write fails, including the SQLite transaction
+        that deletes a repo or branch, which is how an operator frees space
+        (the collector then removes the chunks).  :meth:`_freeing` gives
+        this reserve up to let such a deletion commit; it is set aside again
+        after the next collection, once there is room.
+        """
+        if os.path.exists(self._reserve_path):
+            return
+        tmp = self._reserve_path + ".tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, self._reserve_path)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if not _errors.is_storage_full(e):
+                raise
+
+    def _freeing(self, delete: Callable[[], None]) -> None:
+        """Run a deletion; if the disk is full, release the reserve and run it again."""
+        try:
+            delete()
+            return
+        except PfsError as e:
+            if e.code != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise
+            try:
+                os.unlink(self._reserve_path)
+            except FileNotFoundError:
+                raise e from None
+        log.warn("disk full: released the {reserved} reserved bytes to let a deletion commit", reserved=RESERVE_BYTES)
+        delete()

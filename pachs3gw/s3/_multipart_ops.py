@@ -10,6 +10,7 @@ from pachs3gw.s3._call import _Call, _copy_source, _encoding_type, _max, _part_n
 from pachs3gw.s3._headers import _metadata_from_headers
 from pachs3gw.s3.checksums import ALGORITHMS
 from pachs3gw.s3.interfaces import CompletedPart
+from pachs3gw.s3.limits import check_upload_size
 
 
 def _checksum_algorithm(call: _Call) -> str | None:
@@ -69,6 +70,7 @@ class _MultipartOps(_HandlerBase):
         assert call.backend is not None
         number = _part_number(call.query.get("partNumber", ""))
         upload_id = _upload_id(call)
+        check_upload_size(call.headers)
         body = self._prepare_body(call)
         result = await self._with_body(
             call, call.backend.upload_part(call.bucket, call.key, upload_id, number, body)

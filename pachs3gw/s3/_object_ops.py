@@ -11,6 +11,7 @@ from pachs3gw.s3._call import _Call, _copy_source, _part_number
 from pachs3gw.s3._headers import _META_PREFIX, _header_value, _http_date, _metadata_from_headers
 from pachs3gw.s3.download import SMALL_READ_BYTES, DownloadStopped, ObjectProducer
 from pachs3gw.s3.interfaces import ObjectInfo
+from pachs3gw.s3.limits import check_upload_size
 
 #: ``response-*`` query parameters of GetObject → the header they override.
 _RESPONSE_OVERRIDES = {
@@ -33,6 +34,7 @@ class _ObjectOps(_HandlerBase):
 
     async def _put_object(self, call: _Call) -> None:
         assert call.backend is not None
+        check_upload_size(call.headers)
         metadata = _metadata_from_headers(call.headers)
         body = self._prepare_body(call)
         result = await self._with_body(
@@ -74,7 +76,8 @@ class _ObjectOps(_HandlerBase):
         if call.method == "GET":
             for param, header in _RESPONSE_OVERRIDES.items():
                 if param in call.query:
-                    headers[header.lower()] = _header_value(call.query[param])
+                    # Query values were UTF-8 on the wire: send those bytes back.
+                    headers[header.lower()] = call.query[param].encode("utf-8")
         return headers
 
     def _select(self, call: _Call, info: ObjectInfo) -> tuple[int, int, int, dict[bytes, bytes]]:

@@ -169,6 +169,16 @@ MaxPostPreDataLengthExceeded = _error(
 InvalidBucketState = _error(
     "InvalidBucketState", 409, "The request is not valid with the current state of the bucket."
 )
+RequestTimeout = _error(
+    "RequestTimeout",
+    400,
+    "Your socket connection to the server was not read from or written to within the "
+    "timeout period.",
+)
+RequestHeaderSectionTooLarge = _error(
+    "RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size."
+)
+BadRequest = _error("BadRequest", 400, "An error occurred when parsing the HTTP request.")
 
 # 5xx -----------------------------------------------------------------------
 InternalError = _error(

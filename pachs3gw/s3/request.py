@@ -34,7 +34,7 @@ from __future__ import annotations
 import io
 import time
 from typing import Any, Iterator, Sequence, cast
-from urllib.parse import parse_qs
+from urllib.parse import unquote_to_bytes
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IPushProducer, ITCPTransport
@@ -43,7 +43,9 @@ from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.http_headers import Headers
 
+from pachs3gw.s3 import errors
 from pachs3gw.s3.body import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, StreamingBody
+from pachs3gw.s3.limits import Limits
 from pachs3gw.s3.logging import log_request
 
 __all__ = ["StreamingRequest", "RequestStats"]
@@ -83,6 +85,23 @@ class S3ResponseHeaders(Headers):
             yield name, values
 
 
+def _query_args(query: bytes) -> dict[bytes, list[bytes]]:
+    """twisted.web's ``request.args``, parsed without decoding (any byte may be in a query).
+
+    ``urllib.parse.parse_qs`` over bytes decodes as ASCII and raises on
+    ``café``; the S3 app parses the raw query itself (``_call``), so this
+    only keeps ``args`` true for code that reads it.
+    """
+    args: dict[bytes, list[bytes]] = {}
+    for segment in query.split(b"&"):
+        if segment:
+            name, _, value = segment.partition(b"=")
+            args.setdefault(unquote_to_bytes(name.replace(b"+", b" ")), []).append(
+                unquote_to_bytes(value.replace(b"+", b" "))
+            )
+    return args
+
+
 class StreamingRequest(server.Request):
     """A request whose body streams to the resource while it arrives.
 
@@ -112,6 +131,12 @@ class StreamingRequest(server.Request):
         self._drain = False
         self._finish_when_drained = False
         self._drain_timeout: Any = None
+        #: Body-rate watch (see _check_body_progress).
+        self._limits = Limits()
+        self._progress_call: Any = None
+        self._progress_mark = 0
+        self._stalled = False
+        self._stall_abort: Any = None
 
     # Called by HTTPChannel ----------------------------------------------------
 
@@ -128,7 +153,7 @@ class StreamingRequest(server.Request):
         self.uri = channel._path
         self.clientproto = channel._version
         self.path, _, query = self.uri.partition(b"?")
-        self.args = parse_qs(query, keep_blank_values=True) if query else {}
+        self.args = _query_args(query)
 
         # HTTPChannel.allHeadersReceived sends 100 Continue right after this
         # method returns if it still sees the Expect header.  Hide it; it is
@@ -148,8 +173,13 @@ class StreamingRequest(server.Request):
             high_water=getattr(site, "high_water", DEFAULT_HIGH_WATER),
             low_water=getattr(site, "low_water", DEFAULT_LOW_WATER),
         )
+        self._limits = getattr(site, "limits", None) or Limits()
         if length == 0:
             self.body.end()
+        else:
+            self._progress_call = self._reactor.callLater(
+                self._limits.body_timeout, self._check_body_progress
+            )
         self.notifyFinish().addCallbacks(
             lambda _: log_request(self), lambda _: log_request(self, aborted=True)
         )
@@ -169,6 +199,7 @@ class StreamingRequest(server.Request):
 
     def connectionLost(self, reason: Failure) -> None:
         self.disconnected = True
+        self._cancel_body_timers()
         if self._dispatch_call is not None and self._dispatch_call.active():
             self._dispatch_call.cancel()
         if self._drain_timeout is not None and self._drain_timeout.active():
@@ -176,6 +207,42 @@ class StreamingRequest(server.Request):
         if self.body is not None:
             self.body.abort()
         super().connectionLost(reason)
+
+    # Stalled bodies ------------------------------------------------------------
+
+    def _check_body_progress(self) -> None:
+        """Every ``body_timeout`` s: a body must have brought ``body_min_bytes`` meanwhile.
+
+        Time the client is held back (transport paused by us, ``100
+        Continue`` not sent yet) does not count.  A stalled body fails its
+        reader with RequestTimeout, which the S3 app answers, and the
+        connection closes after that answer (or a few seconds later if
+        nobody answers).
+        """
+        self._progress_call = None
+        body = self.body
+        if self.finished or self.disconnected or body is None or body.complete:
+            return
+        if self._finish_when_drained:
+            return  # DRAIN_TIMEOUT watches the rest.
+        held_back = self._paused_transport or (self._expect_continue and not self._continue_sent)
+        if not held_back and body.received - self._progress_mark < self._limits.body_min_bytes:
+            self._stalled = True
+            if self.channel is not None:
+                self.channel.persistent = False
+            body.abort(errors.RequestTimeout())
+            self._stall_abort = self._reactor.callLater(5.0, self.abort_connection)
+            return
+        self._progress_mark = body.received
+        self._progress_call = self._reactor.callLater(
+            self._limits.body_timeout, self._check_body_progress
+        )
+
+    def _cancel_body_timers(self) -> None:
+        for call in (self._progress_call, self._stall_abort):
+            if call is not None and call.active():
+                call.cancel()
+        self._progress_call = self._stall_abort = None
 
     # Dispatch ------------------------------------------------------------------
 
@@ -200,6 +267,23 @@ class StreamingRequest(server.Request):
         ):
             self._continue_sent = True
             self.channel.transport.write(_CONTINUE)
+
+    def getRequestHostname(self) -> bytes:
+        """The Host header's name if a router can use it, else our own address.
+
+        Klein binds werkzeug's URL map to this name, and werkzeug answers a
+        name it can't IDNA-encode (``..``, a label over 63 characters,
+        bytes that are not UTF-8) with its own 500 or 400 page before the
+        S3 app runs.  The S3 app routes from the request line and reads the
+        Host header itself (signatures cover it), so the name only has to be
+        harmless here.
+        """
+        name = super().getRequestHostname()
+        try:
+            name.decode("utf-8").partition(":")[0].encode("idna")
+        except UnicodeError:
+            return self.getHost().host.encode("ascii")
+        return name
 
     # Flow control --------------------------------------------------------------
 
@@ -251,6 +335,8 @@ class StreamingRequest(server.Request):
             self.channel.persistent = False
 
     def _can_drain(self) -> bool:
+        if self._stalled:
+            return False
         if self._expect_continue and not self._continue_sent:
             return False
         if self._content_length is None or self.body is None:
@@ -278,6 +364,7 @@ class StreamingRequest(server.Request):
                 return
         if self._drain_timeout is not None and self._drain_timeout.active():
             self._drain_timeout.cancel()
+        self._cancel_body_timers()
         super().finish()
 
     def abort_connection(self) -> None:

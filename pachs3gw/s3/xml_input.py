@@ -76,7 +76,10 @@ def _parse(body: bytes, root_name: str) -> ET.Element:
         root: ET.Element = DET.fromstring(
             body, forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
-    except (ET.ParseError, defusedxml.DefusedXmlException, ValueError, UnicodeError):
+    except (ET.ParseError, defusedxml.DefusedXmlException, ValueError, LookupError):
+        # LookupError: the declaration names an encoding Python doesn't
+        # know (``EBCDIC``) or one that isn't text (``rot13``); ValueError
+        # covers UnicodeError and expat's refusal of multi-byte codecs.
         raise errors.MalformedXML() from None
     if _local(root) != root_name:
         raise errors.MalformedXML()

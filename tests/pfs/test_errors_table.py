@@ -98,6 +98,10 @@ CONSTRUCTORS: dict[str, tuple[list[Callable[[], pfsd.PfsError]], type[pfs.PfsErr
         [lambda: pfsd.invalid_name("bad name"), lambda: pfsd.invalid_name("repo")],
         pfs.InvalidName,
     ),
+    "storage_full": (
+        [lambda: pfsd.storage_full("writing metadata: database or disk is full")],
+        pfs.StorageFull,
+    ),
     "invalid_argument": (
         [
             lambda: pfsd.invalid_argument("path '/a\\x00' contains an invalid character"),
@@ -176,7 +180,7 @@ def test_the_table_names_every_pfsd_error_constructor() -> None:
         name
         for name, fn in inspect.getmembers(pfsd, inspect.isfunction)
         if fn.__module__ == pfsd.__name__ and not name.startswith("_")
-    }
+    } - {"is_storage_full"}  # a predicate, not an error constructor
     assert constructors == set(CONSTRUCTORS)
 
 

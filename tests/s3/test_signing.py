@@ -139,6 +139,27 @@ def test_v4_unsigned_header_is_ignored_and_missing_signed_header_fails() -> None
         check(SignedRequest(req.method, req.raw_path, req.raw_query, headers, req.now))
 
 
+@pytest.mark.parametrize(
+    "name", ["x-amz-copy-source", "x-amz-meta-new", "x-amz-acl", "content-md5", "content-type"]
+)
+def test_v4_header_auth_with_an_unsigned_required_header_is_access_denied(name: str) -> None:
+    req = capture(client(), "put_object", Bucket="b", Key="k", Body=b"")
+    headers = {n: v for n, v in req.headers.items() if n != name}
+    headers[name] = ["/b/secret"]
+    with pytest.raises(errors.S3Error) as e:
+        check(SignedRequest(req.method, req.raw_path, req.raw_query, headers, req.now))
+    assert e.value.code == "AccessDenied"
+    assert e.value.extra == {"HeadersNotSigned": name}
+
+
+def test_v4_boto3_signs_every_header_it_sends() -> None:
+    req = capture(
+        client(), "copy_object", Bucket="b", Key="k", CopySource="b/src", Metadata={"a": "1"},
+        MetadataDirective="REPLACE", ContentType="text/plain",
+    )
+    check(req)
+
+
 @pytest.mark.parametrize("version", ["s3v4", "s3"])
 def test_skewed_clock_is_request_time_too_skewed(version: str) -> None:
     req = capture(client(version), "get_object", Bucket="b", Key="k")

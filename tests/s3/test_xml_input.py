@@ -127,3 +127,19 @@ def test_create_bucket_location() -> None:
     assert parse_create_bucket(b"<CreateBucketConfiguration><LocationConstraint/></CreateBucketConfiguration>") is None
     with pytest.raises(errors.MalformedXML):
         parse_create_bucket(b"<Bucket/>")
+
+
+@pytest.mark.parametrize(
+    "encoding", ["EBCDIC", "rot13", "base64", "idna", "undefined", "utf-7", "utf-32", "nonsense"]
+)
+def test_a_declared_encoding_that_cannot_be_read_is_malformed_xml(encoding: str) -> None:
+    body = (
+        f'<?xml version="1.0" encoding="{encoding}"?>'
+        "<Delete><Object><Key>a</Key></Object></Delete>"
+    ).encode()
+    with pytest.raises(errors.S3Error) as e:
+        parse_delete(body)
+    assert e.value.code == "MalformedXML"
+    with pytest.raises(errors.S3Error) as e:
+        parse_complete_multipart(body.replace(b"Delete", b"CompleteMultipartUpload"))
+    assert e.value.code == "MalformedXML"

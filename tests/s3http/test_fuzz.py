@@ -45,3 +45,30 @@ async def test_random_requests_never_get_a_500(s3h: S3Harness) -> None:
             assert b"<Error>" in r.body
 
     await s3h.in_thread(check)
+
+
+@pytest_twisted.ensureDeferred
+async def test_malformed_raw_requests_are_all_answered_without_a_5xx(s3h: S3Harness) -> None:
+    """The request generator the real-gateway fuzz uses (tests/fuzz_requests.py), over raw sockets."""
+    from tests.fuzz_requests import EXISTING, exchange, requests, status_of
+
+    for key, data in EXISTING.items():
+        put_direct(s3h, "bucket", key, data)
+    before = dict(s3h.backend.objects("bucket"))
+
+    def run() -> list[tuple[bytes, bytes]]:
+        bad = []
+        for raw in requests(seed=7, count=300, read_bucket="bucket", void_bucket="nobucket"):
+            answer = exchange(s3h.port, raw)
+            try:
+                status = status_of(answer)
+            except AssertionError:
+                bad.append((raw[:200], answer[:200]))
+                continue
+            if status >= 500 and status != 501:
+                bad.append((raw[:200], answer[:300]))
+        return bad
+
+    assert await s3h.in_thread(run) == []
+    assert s3h.backend.objects("bucket") == before
+    assert set(s3h.backend.buckets) == {"bucket"}

@@ -81,8 +81,9 @@ def verify(
 
     Raises SignatureDoesNotMatch, RequestTimeTooSkewed (header auth outside
     ``max_skew``), AccessDenied("Request has expired") for an expired
-    presigned URL, AccessDenied for unsigned ``x-amz-*`` headers on a
-    presigned request, InvalidRequest when SigV4 header auth lacks
+    presigned URL, AccessDenied for headers S3 requires signed but
+    not signed (``x-amz-*``; under header auth also Content-MD5 and
+    Content-Type: see ``_v4.unsigned_headers``), InvalidRequest when SigV4 header auth lacks
     ``x-amz-content-sha256``.  Returns a :class:`ChunkSignatureVerifier`
     when the body is a signed aws-chunked stream, else ``None``.
     """

@@ -292,6 +292,38 @@ class _Replayable:
             i += 1
 
 
+#: Under header auth, these must be signed when present (besides ``host`` and
+#: every ``x-amz-*``): S3's SigV4 rules name Content-Type, and Content-MD5
+#: decides what body is accepted.  botocore, minio-py and s3cmd sign every
+#: header they send, so real clients never trip on this.
+_SIGNED_IF_PRESENT = ("content-md5", "content-type")
+#: A presigned URL signs only what its creator knew (botocore: ``host``);
+#: S3 refuses any other ``x-amz-*`` header, except these two, which only
+#: describe the body and the clock of whoever uses the URL.
+_PRESIGNED_EXEMPT = ("x-amz-content-sha256", "x-amz-date")
+
+
+def unsigned_headers(req: SignedRequest, creds: Credentials) -> list[str]:
+    """The headers of ``req`` that S3 requires signed but ``creds`` did not sign.
+
+    Without this, a captured request could be replayed with an extra
+    ``x-amz-copy-source`` (or ``x-amz-metadata-directive``...) and still
+    pass: the signature covers only the headers it lists.
+    """
+    signed = set(creds.signed_headers)
+    if creds.scheme == "v4-query":
+        required = [
+            name for name in req.headers
+            if name.startswith("x-amz-") and name not in _PRESIGNED_EXEMPT
+        ]
+    else:
+        required = [
+            name for name in req.headers
+            if name.startswith("x-amz-") or name in _SIGNED_IF_PRESENT
+        ]
+    return sorted(name for name in required if name not in signed)
+
+
 def _check_time(req: SignedRequest, creds: Credentials, max_skew: timedelta) -> None:
     assert creds.request_time is not None
     now = req.now if req.now.tzinfo else req.now.replace(tzinfo=timezone.utc)
@@ -338,19 +370,12 @@ def verify_v4(
     _check_time(req, creds, max_skew)
     if "host" not in creds.signed_headers:
         raise errors.AccessDenied("The host header must be signed.")
-    if creds.scheme == "v4-query":
-        unsigned = sorted(
-            name
-            for name in req.headers
-            if name.startswith("x-amz-")
-            and name not in creds.signed_headers
-            and name not in ("x-amz-content-sha256", "x-amz-date")
+    unsigned = unsigned_headers(req, creds)
+    if unsigned:
+        raise errors.AccessDenied(
+            "There were headers present in the request which were not signed",
+            extra={"HeadersNotSigned": ", ".join(unsigned)},
         )
-        if unsigned:
-            raise errors.AccessDenied(
-                "There were headers present in the request which were not signed",
-                extra={"HeadersNotSigned": ", ".join(unsigned)},
-            )
     payload_hash = _payload_hash(req, creds)
     key = signing_key(secret_key, creds.scope)
     for canonical in _candidates(req, creds, payload_hash):
