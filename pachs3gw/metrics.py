@@ -64,6 +64,7 @@ class GatewayMetrics:
             "pachs3gw_pfs_call_duration_seconds", "PFS calls made by the gateway, by client method.",
             ["method"], buckets=LATENCY_BUCKETS, registry=r,
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.pfs_errors = Counter(
             "pachs3gw_pfs_call_errors", "PFS calls that failed, by client method and error.",
             ["method", "error"], registry=r,
@@ -78,14 +79,22 @@ class GatewayMetrics:
     def stop_observing(self) -> None:
         globalLogPublisher.removeObserver(cast(ILogObserver, self._observe))
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: the lookup costs more than the update."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def _observe(self, event: dict[str, Any]) -> None:
         if event.get("log_namespace") != ACCESS_NAMESPACE or "operation" not in event:
             return
         operation = str(event["operation"])
-        self.requests.labels(operation, str(event.get("status", 0))).inc()
-        self.request_seconds.labels(operation).observe(float(event.get("ms", 0)) / 1000)
-        self.received_bytes.labels(operation).inc(int(event.get("bytes_in") or 0))
-        self.sent_bytes.labels(operation).inc(int(event.get("bytes_out") or 0))
+        self._child(self.requests, operation, str(event.get("status", 0))).inc()
+        self._child(self.request_seconds, operation).observe(float(event.get("ms", 0)) / 1000)
+        self._child(self.received_bytes, operation).inc(int(event.get("bytes_in") or 0))
+        self._child(self.sent_bytes, operation).inc(int(event.get("bytes_out") or 0))
 
     # PFS calls ------------------------------------------------------------------
 
@@ -93,10 +102,10 @@ class GatewayMetrics:
         started = time.monotonic()
 
         def done(result: Any) -> Any:
-            self.pfs_seconds.labels(method).observe(time.monotonic() - started)
+            self._child(self.pfs_seconds, method).observe(time.monotonic() - started)
             failure = getattr(result, "value", None) if hasattr(result, "trap") else None
             if failure is not None:
-                self.pfs_errors.labels(method, type(failure).__name__).inc()
+                self._child(self.pfs_errors, method, type(failure).__name__).inc()
             return result
 
         return d.addBoth(done)

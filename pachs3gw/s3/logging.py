@@ -22,10 +22,11 @@ __all__ = ["log_request", "request_log"]
 #: The logger request events are emitted on (namespace ``pachs3gw.s3.access``).
 request_log = Logger(namespace="pachs3gw.s3.access")
 
-_FORMAT = (
-    "{method} {resource} {operation} {status}{error_suffix}{aborted_suffix} "
-    "in={bytes_in} out={bytes_out} {ms}ms id={request_id} from={client} ua={user_agent!r}"
-)
+#: The line is rendered here, once, with an f-string: twisted.logger's own
+#: formatting of a 15-field format string cost ~50 µs a request, several
+#: times what the rest of a HEAD's logging costs. The fields stay in the
+#: event for structured (JSON) observers and metrics.
+_FORMAT = "{line}"
 
 
 def log_request(request: StreamingRequest, *, aborted: bool = False, log: Logger = request_log) -> None:
@@ -33,26 +34,37 @@ def log_request(request: StreamingRequest, *, aborted: bool = False, log: Logger
     stats = request.stats
     method = request.method.decode("latin-1") if isinstance(request.method, bytes) else str(request.method)
     status = int(request.code) if request.startedWriting or request.finished else 0
-    error_code = stats.error_code
+    error_code = stats.error_code or ""
+    resource = "/" + "/".join(filter(None, [stats.bucket, stats.key]))
+    operation = stats.operation or "-"
+    bytes_in = request.body.received if request.body is not None else 0
+    bytes_out = request.sentLength
+    ms = round((time.monotonic() - request.started_at) * 1000, 1)
+    client = _peer(request)
+    user_agent = _user_agent(request)
+    line = (
+        f"{method} {resource} {operation} {status}"
+        f"{' ' + error_code if error_code else ''}{' (connection lost)' if aborted else ''} "
+        f"in={bytes_in} out={bytes_out} {ms}ms id={stats.request_id} from={client} ua={user_agent!r}"
+    )
     log.info(
         _FORMAT,
+        line=line,
         method=method,
         bucket=stats.bucket or "",
         key=stats.key or "",
-        resource="/" + "/".join(filter(None, [stats.bucket, stats.key])),
-        operation=stats.operation or "-",
+        resource=resource,
+        operation=operation,
         status=status,
-        error_code=error_code or "",
-        error_suffix=f" {error_code}" if error_code else "",
+        error_code=error_code,
         aborted=aborted,
-        aborted_suffix=" (connection lost)" if aborted else "",
-        bytes_in=request.body.received if request.body is not None else 0,
-        bytes_out=request.sentLength,
-        ms=round((time.monotonic() - request.started_at) * 1000, 1),
+        bytes_in=bytes_in,
+        bytes_out=bytes_out,
+        ms=ms,
         request_id=stats.request_id,
         access_key=stats.access_key or "",
-        client=_peer(request),
-        user_agent=_user_agent(request),
+        client=client,
+        user_agent=user_agent,
     )
 
 

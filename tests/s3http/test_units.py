@@ -159,19 +159,36 @@ def test_list_v2_url_encoding_keeps_slashes_and_encodes_the_rest() -> None:
     assert "<KeyCount>2</KeyCount>" in text
 
 
-def test_request_log_event_formats() -> None:
-    from pachs3gw.s3.logging import _FORMAT
+def test_request_log_event_renders_the_line_and_keeps_the_fields() -> None:
+    import time
+    from types import SimpleNamespace
 
-    event = {
-        "log_format": _FORMAT, "method": "PUT", "bucket": "b", "key": "k", "resource": "/b/k",
-        "status": 200,
-        "operation": "put_object", "error_suffix": "", "aborted_suffix": "",
-        "bytes_in": 3, "bytes_out": 0, "ms": 1.5, "request_id": "RID",
-        "client": "127.0.0.1:5000", "user_agent": "Boto3/1.36",
-    }
-    assert formatEvent(event) == (
-        "PUT /b/k put_object 200 in=3 out=0 1.5ms id=RID from=127.0.0.1:5000 ua='Boto3/1.36'"
+    from twisted.internet.address import IPv4Address
+    from twisted.logger import Logger, LogPublisher
+
+    from pachs3gw.s3.logging import log_request
+
+    events: list[dict[str, Any]] = []
+    publisher = LogPublisher(events.append)
+    request = SimpleNamespace(
+        stats=SimpleNamespace(
+            bucket="b", key="k", operation="put_object", error_code="SlowDown",
+            request_id="RID", access_key="",
+        ),
+        method=b"PUT", code=503, startedWriting=True, finished=True,
+        body=SimpleNamespace(received=3), sentLength=0, started_at=time.monotonic() - 0.0015,
+        getHeader=lambda name: b"Boto3/1.36" if name == b"user-agent" else None,
+        getClientAddress=lambda: IPv4Address("TCP", "127.0.0.1", 5000),
     )
+    log_request(request, aborted=True, log=Logger(observer=publisher))  # type: ignore[arg-type]
+    [event] = events
+    text = formatEvent(event)
+    assert text.startswith("PUT /b/k put_object 503 SlowDown (connection lost) in=3 out=0 ")
+    assert text.endswith("ms id=RID from=127.0.0.1:5000 ua='Boto3/1.36'")
+    assert (event["operation"], event["status"], event["error_code"], event["bytes_in"]) == (
+        "put_object", 503, "SlowDown", 3,
+    )
+    assert event["client"] == "127.0.0.1:5000" and event["aborted"] is True
 
 
 def _fake_request(method: bytes, uri: bytes, headers: dict[bytes, bytes]) -> Any:
