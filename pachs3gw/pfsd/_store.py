@@ -970,18 +970,7 @@ class Store:
             commit = self._resolve(db, ref)
             if commit.finished is not None:
                 raise _errors.commit_finished(commit.repo.project, commit.repo.name, commit.id)
-            counts = Counter(
-                r[0]
-                for r in db.execute(
-                    "SELECT content FROM files WHERE lineage=? AND depth=? AND content IS NOT NULL",
-                    (commit.lineage, commit.depth),
-                )
-            )
-            for content_id, n in counts.items():
-                self._decref(db, content_id, n)
-            db.execute(
-                "DELETE FROM files WHERE lineage=? AND depth=?", (commit.lineage, commit.depth)
-            )
+            self._drop_depth(db, commit)
             parent_size = 0
             if commit.parent:
                 parent_size = self._commit_by_id(db, commit.repo, commit.parent).size

@@ -143,3 +143,20 @@ def test_output_branch_refuses_writes(api) -> None:
     assert "cannot start a commit on an output branch" in e.value.details()
     info = api.InspectBranch(pfs.InspectBranchRequest(branch=refs.branch(out, "master")))
     assert [b.repo.name for b in info.provenance] == [source]
+
+
+def test_clear_commit_empties_an_open_commit_and_it_can_still_finish(api) -> None:
+    name = new_repo(api)
+    head = refs.branch_head(name, "master")
+    put(api, head, {"/kept": b"before"})
+    open_commit = api.StartCommit(
+        pfs.StartCommitRequest(branch=pfs.Branch(repo=refs.repo(name), name="master"))
+    )
+    put(api, open_commit, {"/dropped": b"x" * 1000, "/kept": b"changed"})
+    api.ClearCommit(pfs.ClearCommitRequest(commit=open_commit))
+    api.FinishCommit(pfs.FinishCommitRequest(commit=open_commit))
+    with pytest.raises(grpc.RpcError) as missing:
+        api.InspectFile(pfs.InspectFileRequest(file=refs.file(open_commit, "/dropped")))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    kept = api.GetFile(pfs.GetFileRequest(file=refs.file(open_commit, "/kept")))
+    assert b"".join(m.value for m in kept) == b"before"
