@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "header-timeout": 60.0,
     "body-timeout": 60.0,
     "body-min-bytes": 1024,
+    "abandon-after": None,  # computed: 0 for the embedded store, 120 with --pachd
 }
 
 
@@ -60,6 +61,10 @@ class Options(usage.Options):
         ["header-timeout", None, None, "Seconds a client has to send a request's headers (default 60)."],
         ["body-timeout", None, None, "A body stalls if under --body-min-bytes arrive in this many seconds (default 60)."],
         ["body-min-bytes", None, None, "Bytes a body must bring every --body-timeout seconds (default 1024)."],
+        ["abandon-after", None, None,
+         "Seconds before an open write commit no writer holds is discarded as abandoned "
+         "(default 0 for the embedded store, where this gateway is the only one; 120 with "
+         "--pachd, where other gateways may be writing)."],
     ]
 
     #: Set when parsing failed: twistd then prints our usage before the
@@ -102,10 +107,12 @@ class Options(usage.Options):
             self["header-timeout"] = float(self["header-timeout"])
             self["body-timeout"] = float(self["body-timeout"])
             self["body-min-bytes"] = int(self["body-min-bytes"])
+            if self["abandon-after"] is not None:
+                self["abandon-after"] = float(self["abandon-after"])
         except ValueError:
             raise usage.UsageError(
-                "--threads, --pfs-timeout, --header-timeout, --body-timeout and --body-min-bytes "
-                "must be numbers"
+                "--threads, --pfs-timeout, --header-timeout, --body-timeout, --body-min-bytes "
+                "and --abandon-after must be numbers"
             ) from None
         if self["embedded"] not in ("child", "inprocess"):
             raise usage.UsageError("--embedded must be 'child' or 'inprocess'")
@@ -127,6 +134,7 @@ class Options(usage.Options):
             header_timeout=self["header-timeout"],
             body_timeout=self["body-timeout"],
             body_min_bytes=self["body-min-bytes"],
+            abandon_after=self["abandon-after"],
         )
 
 

@@ -20,6 +20,13 @@ log = Logger()
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+#: The description of every commit a gateway opens for S3 writes (StartCommit):
+#: an open commit with it, that no live writer holds, is an abandoned write.
+WRITE_DESCRIPTION = "pachs3gw: S3 write"
+#: What an abandoned write's commit is finished with, once emptied (ClearCommit):
+#: it holds nothing, and metadata records naming it are never used.
+DISCARDED_DESCRIPTION = "pachs3gw: abandoned S3 write, discarded (never acknowledged)"
+
 
 def to_datetime(ts: Timestamp) -> datetime:
     """A protobuf Timestamp as an aware UTC datetime (the epoch if unset)."""

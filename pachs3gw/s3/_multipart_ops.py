@@ -116,7 +116,11 @@ class _MultipartOps(_HandlerBase):
             for p in xml_input.parse_complete_multipart(data)
         ]
         result = await self._keepalive(
-            call, call.backend.complete_multipart_upload(call.bucket, call.key, upload_id, parts)
+            call,
+            call.backend.complete_multipart_upload(
+                call.bucket, call.key, upload_id, parts,
+                conditions=conditions.write_conditions(call.headers),
+            ),
         )
         host = call.headers.get("host", "localhost")
         scheme = "https" if call.request.isSecure() else "http"

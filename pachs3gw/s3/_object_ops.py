@@ -38,7 +38,11 @@ class _ObjectOps(_HandlerBase):
         metadata = _metadata_from_headers(call.headers)
         body = self._prepare_body(call)
         result = await self._with_body(
-            call, call.backend.put_object(call.bucket, call.key, body, metadata)
+            call,
+            call.backend.put_object(
+                call.bucket, call.key, body, metadata,
+                conditions=conditions.write_conditions(call.headers),
+            ),
         )
         headers = {b"etag": conditions.format_etag(result.etag).encode("latin-1")}
         if result.version_id:
@@ -243,7 +247,11 @@ class _ObjectOps(_HandlerBase):
         await self._check_copy_source(call, source)
         metadata = _metadata_from_headers(call.headers) if directive == "REPLACE" else None
         result = await self._keepalive(
-            call, call.backend.copy_object(source, call.bucket, call.key, metadata)
+            call,
+            call.backend.copy_object(
+                source, call.bucket, call.key, metadata,
+                conditions=conditions.write_conditions(call.headers),
+            ),
         )
         headers = {}
         if result.version_id:
