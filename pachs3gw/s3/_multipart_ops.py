@@ -119,7 +119,7 @@ class _MultipartOps(_HandlerBase):
             call,
             call.backend.complete_multipart_upload(
                 call.bucket, call.key, upload_id, parts,
-                conditions=conditions.write_conditions(call.headers),
+                **conditions.write_conditions_kwargs(call.headers),
             ),
         )
         host = call.headers.get("host", "localhost")

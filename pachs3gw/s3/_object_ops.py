@@ -41,7 +41,7 @@ class _ObjectOps(_HandlerBase):
             call,
             call.backend.put_object(
                 call.bucket, call.key, body, metadata,
-                conditions=conditions.write_conditions(call.headers),
+                **conditions.write_conditions_kwargs(call.headers),
             ),
         )
         headers = {b"etag": conditions.format_etag(result.etag).encode("latin-1")}
@@ -250,7 +250,7 @@ class _ObjectOps(_HandlerBase):
             call,
             call.backend.copy_object(
                 source, call.bucket, call.key, metadata,
-                conditions=conditions.write_conditions(call.headers),
+                **conditions.write_conditions_kwargs(call.headers),
             ),
         )
         headers = {}

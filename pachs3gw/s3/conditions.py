@@ -24,6 +24,7 @@ __all__ = [
     "check_copy_source_preconditions",
     "check_write_conditions",
     "write_conditions",
+    "write_conditions_kwargs",
     "format_etag",
     "normalize_etag",
     "parse_http_date",
@@ -192,6 +193,17 @@ def write_conditions(headers: Mapping[str, str]) -> WriteConditions | None:
     if if_match is None and if_none_match is None:
         return None
     return WriteConditions(if_match=if_match, if_none_match=if_none_match)
+
+
+def write_conditions_kwargs(headers: Mapping[str, str]) -> dict[str, WriteConditions]:
+    """``conditions=`` for a backend write call, only when the request has any.
+
+    An unconditional write calls the backend exactly as before conditional
+    writes existed, so a backend of an embedder's that predates them keeps
+    working for every request that does not use them.
+    """
+    found = write_conditions(headers)
+    return {} if found is None else {"conditions": found}
 
 
 def check_write_conditions(conditions: WriteConditions, key: str, etag: str | None) -> None:
