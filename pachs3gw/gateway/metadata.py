@@ -380,7 +380,7 @@ class MetadataStore:
         project: str,
         repo: str,
         items: Sequence[tuple[str, bytes]],
-        at: pfs.Commit | Sequence[pfs.Commit] | None = None,
+        at: pfs.Commit | Sequence[pfs.Commit | None] | None = None,
     ) -> list[Record]:
         """Records for a page of ``(key, pfs_hash)`` read at ``at`` (one commit, or one
         per item): what the cache settles is free, the rest is read concurrently (a
@@ -424,7 +424,7 @@ class MetadataStore:
         project: str,
         repo: str,
         items: Sequence[tuple[str, bytes]],
-        at: pfs.Commit | Sequence[pfs.Commit] | None = None,
+        at: pfs.Commit | Sequence[pfs.Commit | None] | None = None,
     ) -> list[str]:
         """ETags for a listing page of ``(key, pfs_hash)`` read at ``at`` (one commit,
         or one per item).
