@@ -22,7 +22,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from pachs3gw.gateway._errors import s3_operation
-from pachs3gw.gateway._pfsutil import modify_all_or_nothing, to_datetime
+from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import bucket_name, parse_bucket
 from pachs3gw.gateway.keys import key_to_path
 from pachs3gw.gateway.commits import ABANDON_AFTER, BUSY_TIMEOUT, CommitTracker, Scope, Writers
