@@ -71,15 +71,11 @@ class GatewayConfig:
     header_timeout: float = 60.0
     body_timeout: float = 60.0
     body_min_bytes: int = 1024
-    #: Seconds before an open write commit that no writer holds is discarded
-    #: (``pachs3gw.gateway.commits``). None: 0 for the embedded store, whose
-    #: only gateway is this process; the gateway's default with --pachd.
-    abandon_after: float | None = None
-
-    def abandon_seconds(self) -> float:
-        if self.abandon_after is not None:
-            return self.abandon_after
-        return ABANDON_AFTER if self.pachd is not None else 0.0
+    #: Seconds before another gateway's open write commit counts as abandoned
+    #: and is discarded (``pachs3gw.gateway.commits``). This process's own, and
+    #: those of dead gateways of this host, are discarded at once whatever it
+    #: is; 0 is right when no other gateway writes the same PFS.
+    abandon_after: float = ABANDON_AFTER
 
 
 class ThreadPoolService(Service):
@@ -215,7 +211,7 @@ class GatewayService(MultiService):
         self.metrics.start_observing()
         client = cast(PfsClient, MeteredPfsClient(client, self.metrics))
         server, authenticator = _s3_server(
-            self._reactor, client, self.pool, self.config.abandon_seconds()
+            self._reactor, client, self.pool, self.config.abandon_after
         )
         # Learn before the first request whether the backend has auth on.
         yield authenticator.probe()

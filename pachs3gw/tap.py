@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "header-timeout": 60.0,
     "body-timeout": 60.0,
     "body-min-bytes": 1024,
-    "abandon-after": None,  # computed: 0 for the embedded store, 120 with --pachd
+    "abandon-after": 120.0,
 }
 
 
@@ -62,9 +62,8 @@ class Options(usage.Options):
         ["body-timeout", None, None, "A body stalls if under --body-min-bytes arrive in this many seconds (default 60)."],
         ["body-min-bytes", None, None, "Bytes a body must bring every --body-timeout seconds (default 1024)."],
         ["abandon-after", None, None,
-         "Seconds before an open write commit no writer holds is discarded as abandoned "
-         "(default 0 for the embedded store, where this gateway is the only one; 120 with "
-         "--pachd, where other gateways may be writing)."],
+         "Seconds before another gateway's open write commit is discarded as abandoned "
+         "(default 120; this gateway's own and those of dead gateways of this host go at once)."],
     ]
 
     #: Set when parsing failed: twistd then prints our usage before the
@@ -107,8 +106,7 @@ class Options(usage.Options):
             self["header-timeout"] = float(self["header-timeout"])
             self["body-timeout"] = float(self["body-timeout"])
             self["body-min-bytes"] = int(self["body-min-bytes"])
-            if self["abandon-after"] is not None:
-                self["abandon-after"] = float(self["abandon-after"])
+            self["abandon-after"] = float(self["abandon-after"])
         except ValueError:
             raise usage.UsageError(
                 "--threads, --pfs-timeout, --header-timeout, --body-timeout, --body-min-bytes "

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from twisted.internet.defer import Deferred
@@ -20,9 +23,30 @@ log = Logger()
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-#: The description of every commit a gateway opens for S3 writes (StartCommit):
-#: an open commit with it, that no live writer holds, is an abandoned write.
+#: How the description of every commit a gateway opens for S3 writes starts
+#: (StartCommit): an open commit with it that no live writer holds is an
+#: abandoned write. The rest names the writer (:func:`write_description`).
 WRITE_DESCRIPTION = "pachs3gw: S3 write"
+_WRITER = re.compile(r" \(gateway (?P<host>\S+) pid (?P<pid>[0-9]+)\)$")
+
+
+def write_description() -> str:
+    """The description of a write commit of this process (host and pid: see ``commits``).
+
+    Computed when used: twistd forks after the modules are imported.
+    """
+    return f"{WRITE_DESCRIPTION} (gateway {socket.gethostname()} pid {os.getpid()})"
+
+
+def write_commit_owner(description: str) -> tuple[str, int] | None:
+    """``(host, pid)`` of the gateway that opened a write commit (``("", 0)`` when
+    it does not say); None for a commit that is no gateway's write."""
+    if not description.startswith(WRITE_DESCRIPTION):
+        return None
+    found = _WRITER.search(description)
+    if found is None:
+        return "", 0
+    return found.group("host"), int(found.group("pid"))
 #: What an abandoned write's commit is finished with, once emptied (ClearCommit):
 #: it holds nothing, and metadata records naming it are never used.
 DISCARDED_DESCRIPTION = "pachs3gw: abandoned S3 write, discarded (never acknowledged)"
@@ -74,7 +98,9 @@ def _poison() -> pfs.ModifyFileRequest:
 
 
 async def modify_all_or_nothing(
-    client: PfsClient, requests: Iterator[pfs.ModifyFileRequest]
+    client: PfsClient,
+    requests: Iterator[pfs.ModifyFileRequest],
+    on_applied: Callable[[], None] | None = None,
 ) -> None:
     """One ModifyFile whose commit happens only if ``requests`` ends normally.
 
@@ -85,6 +111,9 @@ async def modify_all_or_nothing(
     digest, client gone), the stream instead ends with a request every PFS
     server refuses -- a CopyFile from a repo that does not exist -- so the
     server fails the whole stream, and the original error is raised here.
+
+    ``on_applied`` is called if the server took the stream (even the one
+    that should never be, a poisoned one), before anything is raised.
 
     The iterator runs on grpc's request-consumer thread.
     """
@@ -103,6 +132,8 @@ async def modify_all_or_nothing(
         if failures:
             raise failures[0] from None
         raise
+    if on_applied is not None:
+        on_applied()
     if failures:
         log.error("PFS accepted a poisoned ModifyFile: a partial write may be visible")
         raise failures[0]

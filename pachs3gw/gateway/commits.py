@@ -28,15 +28,17 @@ Failures:
 - A step that fails after changing the commit, or a failure of the metadata
   write or of FinishCommit, fails every write of the commit, which is then
   dropped (best effort): nothing unacknowledged becomes visible.
-- An open commit left by a writer that died (the gateway killed mid-write)
-  blocks the branch: the next writer that finds the head open with
-  :data:`WRITE_DESCRIPTION`, held by no writer of this process, discards it
-  -- ClearCommit, then FinishCommit as :data:`DISCARDED_DESCRIPTION` -- once
-  it has been open for ``abandon_after`` seconds (another gateway over the
-  same pachd may still be writing it; for the embedded store, where this
-  process is the only gateway, it is 0). An open head that is not a
-  gateway's (pachctl's ``start commit``) is waited for, up to
-  ``busy_timeout``, then the write answers 503 SlowDown.
+- An open commit left by a writer that died (the gateway killed mid-write,
+  or the store killed under it) blocks the branch. Write commits say who
+  opened them (:func:`~pachs3gw.gateway._pfsutil.write_description`: host
+  and pid). The next writer that finds the head open discards it --
+  ClearCommit, then FinishCommit as :data:`DISCARDED_DESCRIPTION` -- at
+  once if no writer of this process holds it and it names this process or
+  a process of this host that is gone, else once it has been open for
+  ``abandon_after`` seconds (another gateway over the same PFS may still be
+  writing it). A commit some writer of this process holds is waited for.
+  An open head that is not a gateway's (pachctl's ``start commit``) is
+  waited for, up to ``busy_timeout``, then the write answers 503 SlowDown.
 
 Readers skip open commits (:class:`CommitTracker` says which are open here
 and which are known finished; see ``BackendCore``).
@@ -47,6 +49,8 @@ Threads: reactor thread only.
 from __future__ import annotations
 
 import collections
+import os
+import socket
 from typing import Any, Awaitable, Callable, Generic, Hashable, TypeVar
 
 import attrs
@@ -57,8 +61,9 @@ from twisted.logger import Logger
 
 from pachs3gw.gateway._pfsutil import (
     DISCARDED_DESCRIPTION,
-    WRITE_DESCRIPTION,
     modify_all_or_nothing,
+    write_commit_owner,
+    write_description,
 )
 from pachs3gw.gateway.buckets import BucketRef
 from pachs3gw.gateway.metadata import MetadataStore, Record, record_id
@@ -123,13 +128,16 @@ class Scope:
         self, client: PfsClient, requests: Any, all_or_nothing: bool = False
     ) -> None:
         """Send one ModifyFile into the commit (its first request is the set_commit)."""
+        def applied() -> None:
+            self.touched = True
+
         try:
             if all_or_nothing:
-                await modify_all_or_nothing(client, requests)
+                await modify_all_or_nothing(client, requests, on_applied=applied)
             else:
                 await client.modify_file(requests)
         except _UNAPPLIED:
-            raise
+            raise  # refused by the server (or never sent): the commit is as it was
         except BaseException:
             self.touched = True  # unknown whether the server applied it
             raise
@@ -316,7 +324,7 @@ class BranchWriter:
         while True:
             try:
                 made = await client.start_commit(
-                    self._ref.pfs_branch(), description=WRITE_DESCRIPTION
+                    self._ref.pfs_branch(), description=write_description()
                 )
                 return self._ref.at(made.id)
             except pfs_errors.ParentNotFinished:
@@ -326,6 +334,8 @@ class BranchWriter:
     async def _settle_open_head(self, client: PfsClient, deadline: float) -> None:
         """The head is open: wait for it, or discard it if it is an abandoned write."""
         reactor = self._writers.reactor
+        if reactor.seconds() >= deadline:
+            raise self._busy("the branch")
         info = await client.inspect_commit(self._ref.head())
         if info.HasField("finishing") or info.HasField("finished"):
             return
@@ -336,18 +346,22 @@ class BranchWriter:
             return
         now = reactor.seconds()
         started = info.started.seconds + info.started.nanos / 1e9 if info.HasField("started") else None
-        if info.description == WRITE_DESCRIPTION:
+        owner = write_commit_owner(info.description)
+        if owner is not None:
             age = self._writers.tracker.open_for(commit_id, now, started)
-            if age >= self._writers.abandon_after:
+            if _writer_is_gone(*owner) or age >= self._writers.abandon_after:
                 await self._discard_abandoned(client, commit_id)
                 return
         if now >= deadline:
-            raise errors.SlowDown(
-                f"Bucket {self._ref.name}: commit {commit_id} of {self._ref.label} is open "
-                "(another client is writing the branch); please retry.",
-                headers={"Retry-After": "1"},
-            )
+            raise self._busy(f"commit {commit_id} of")
         await deferLater(reactor, min(POLL_SECONDS, deadline - now), lambda: None)
+
+    def _busy(self, what: str) -> errors.S3Error:
+        return errors.SlowDown(
+            f"Bucket {self._ref.name}: {what} {self._ref.label} is held open by another "
+            "client writing the branch; please retry.",
+            headers={"Retry-After": "1"},
+        )
 
     async def _discard_abandoned(self, client: PfsClient, commit_id: str) -> None:
         """Empty and finish an open write commit nobody holds (never acknowledged)."""
@@ -390,6 +404,29 @@ class BranchWriter:
                 branch=self._ref.label,
                 error=e,
             )
+
+
+def _writer_is_gone(host: str, pid: int) -> bool:
+    """Whether the gateway that opened a write commit certainly no longer holds it.
+
+    This process holds open only the commits in ``IN_FLIGHT``, so one that
+    names this process is a write of ours that failed; one that names a
+    process of this host that is gone, a write of a gateway that died (a
+    restart after ``kill -9``). Anything else -- another host, a live
+    process, a commit that does not say -- may be a write in progress:
+    ``abandon_after`` decides.
+    """
+    if not pid or host != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's process)
+    return False
 
 
 class Writers:

@@ -18,7 +18,7 @@ from twisted.internet.defer import DeferredList, gatherResults
 from twisted.python.threadpool import ThreadPool
 
 from pachs3gw.gateway import PfsBackendFactory
-from pachs3gw.gateway._pfsutil import DISCARDED_DESCRIPTION, WRITE_DESCRIPTION
+from pachs3gw.gateway._pfsutil import DISCARDED_DESCRIPTION, write_description
 from pachs3gw.pfs import client as pfs_client
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
@@ -56,6 +56,23 @@ class CountingClient:
             return value(*args, **kwargs)
 
         return call
+
+
+def gone_pid() -> int:
+    """The pid of a process of this host that has exited."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def description_of(pid: int) -> str:
+    """A write commit's description as the gateway with ``pid`` on this host writes it."""
+    import socket
+
+    return f"pachs3gw: S3 write (gateway {socket.gethostname()} pid {pid})"
 
 
 def repo_of(bucket: str) -> str:
@@ -104,7 +121,7 @@ async def test_one_put_is_one_commit_and_costs_six_calls(
     after = await commits_of(client, bucket_name)
     assert len(after) == len(before) + 1
     assert after[0].commit.id == written.version_id
-    assert after[0].description == WRITE_DESCRIPTION
+    assert after[0].description == write_description()
 
 
 @deferred
@@ -178,14 +195,15 @@ async def test_refused_writes_leave_no_commit(client: PfsClient, pool: ThreadPoo
 async def test_reads_skip_an_open_commit_and_the_next_write_discards_an_abandoned_one(
     client: PfsClient, pool: ThreadPool, bucket_name: str
 ) -> None:
-    writer = PfsBackendFactory(client, reactor, pool, abandon_after=0).backend_for(None)
+    # The default grace period: a dead gateway of this host is known dead at once.
+    writer = PfsBackendFactory(client, reactor, pool).backend_for(None)
     await writer.create_bucket(bucket_name)
     v1 = await writer.put_object(
         bucket_name, "k", Body(b"acknowledged"), ObjectMetadata(headers={"content-type": "text/a"})
     )
-    # A gateway died between its ModifyFile and its FinishCommit.
+    # A gateway of this host died between its ModifyFile and its FinishCommit.
     dead = await open_foreign_commit(
-        client, bucket_name, WRITE_DESCRIPTION, {"/k": b"never acknowledged", "/new": b"partial"}
+        client, bucket_name, description_of(gone_pid()), {"/k": b"never acknowledged", "/new": b"partial"}
     )
     reader = PfsBackendFactory(client, reactor, pool).backend_for(None)
     info = await reader.head_object(bucket_name, "k", None)
@@ -217,7 +235,12 @@ async def test_an_open_commit_another_gateway_may_hold_is_waited_for_then_503(
     factory = PfsBackendFactory(client, reactor, pool, abandon_after=3600, busy_timeout=0.2)
     backend = factory.backend_for(None)
     await backend.create_bucket(bucket_name)
-    for description in (WRITE_DESCRIPTION, "pachctl start commit"):
+    for description in (
+        "pachs3gw: S3 write (gateway some-other-host pid 4242)",  # another gateway, maybe alive
+        description_of(1),  # a live process of this host
+        "pachs3gw: S3 write",  # an older gateway's: it does not say whose
+        "pachctl start commit",  # not a gateway's: never discarded
+    ):
         open_id = await open_foreign_commit(client, bucket_name, description, {"/theirs": b"x"})
         e = await failure_of(backend.put_object(bucket_name, "mine", Body(b"y"), ObjectMetadata()))
         assert isinstance(e, errors.SlowDown) and e.status == 503
@@ -293,3 +316,28 @@ async def test_a_large_or_unsized_body_is_staged_and_holds_no_commit_while_it_st
     except pfs_errors.FileNotFound:
         staged = []  # the directory went with its last file
     assert [f.file.path for f in staged if f.file_type == 1] == []
+
+
+@deferred
+async def test_own_failed_write_and_an_expired_foreign_one_are_discarded(
+    client: PfsClient, pool: ThreadPool, bucket_name: str
+) -> None:
+    import os
+
+    backend = PfsBackendFactory(client, reactor, pool, abandon_after=0).backend_for(None)
+    await backend.create_bucket(bucket_name)
+    repo = repo_of(bucket_name)
+    # Ours, held by no writer of this process: a write whose store died under it.
+    ours = await open_foreign_commit(client, bucket_name, write_description(), {"/a": b"x"})
+    assert description_of(os.getpid()) == write_description()
+    first = await backend.put_object(bucket_name, "k", Body(b"1"), ObjectMetadata())
+    # Another host's, past abandon_after (0 here).
+    theirs = await open_foreign_commit(
+        client, bucket_name, "pachs3gw: S3 write (gateway elsewhere pid 7)", {"/b": b"y"}
+    )
+    second = await backend.put_object(bucket_name, "k", Body(b"2"), ObjectMetadata())
+    commits = await commits_of(client, bucket_name)
+    assert [c.commit.id for c in commits[:4]] == [second.version_id, theirs, first.version_id, ours]
+    for c in (commits[1], commits[3]):
+        assert c.description == DISCARDED_DESCRIPTION
+        assert await client.diff_file(refs.file(refs.commit(repo, c.commit.id), "/")) == []
