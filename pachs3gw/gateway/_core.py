@@ -111,9 +111,13 @@ class BackendCore:
         commit_id = await self._last_finished(ref)
         return ref.at(commit_id) if commit_id else None
 
-    async def _last_finished(self, ref: BucketRef) -> str | None:
-        """The branch's newest finished commit (None: it has none yet)."""
-        head = (await self._branch_info(ref)).head.id
+    async def _last_finished(self, ref: BucketRef, head: str | None = None) -> str | None:
+        """The branch's newest finished commit (None: it has none yet).
+
+        ``head``: the branch's head as an InspectBranch just said, if the caller has it.
+        """
+        if head is None:
+            head = (await self._branch_info(ref)).head.id
         if not head:
             return None
         return await self._finished_at_or_before(ref, head) or None
@@ -311,11 +315,16 @@ class BackendCore:
         check_write_conditions(conditions, key, etag)
 
     async def _precheck(
-        self, ref: BucketRef, key: str, path: str, conditions: WriteConditions | None
+        self,
+        ref: BucketRef,
+        key: str,
+        path: str,
+        conditions: WriteConditions | None,
+        head: str | None = None,
     ) -> None:
         if conditions is None:
             return
-        last = await self._last_finished(ref)
+        last = await self._last_finished(ref, head)
         await self._check_conditions(ref, ref.at(last) if last else None, key, path, conditions)
 
     async def _copy_source(self, source: CopySource) -> tuple[pfs.File, ObjectInfo, Record]:

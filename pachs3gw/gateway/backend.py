@@ -171,8 +171,8 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         """
         ref = parse_bucket(bucket)
         path = key_to_path(key)
-        await self._writable(ref)
-        await self._precheck(ref, key, path, conditions)
+        info = await self._writable(ref)
+        await self._precheck(ref, key, path, conditions, info.head.id)
         client = self._client
         staged = None
         if self._staging.wanted(body):
@@ -233,8 +233,8 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         if version_id:
             return await self._delete_version(ref, key, version_id)
         path = key_to_path(key)
-        await self._writable(ref)
-        last = await self._last_finished(ref)
+        info = await self._writable(ref)
+        last = await self._last_finished(ref, info.head.id)
         if not last or not await self._is_file(ref.at(last), path):
             return DeleteResult(key=key)
         client = self._client
@@ -276,7 +276,7 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         a directory removes everything below it.
         """
         ref = parse_bucket(bucket)
-        await self._writable(ref)
+        info = await self._writable(ref)
         results: dict[int, DeleteResult] = {}
         candidates: list[tuple[int, str, str]] = []
         versioned: list[tuple[int, str, str]] = []
@@ -290,7 +290,7 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
                 results[i] = DeleteResult(key, None, e)
         for i, key, _ in candidates:
             results[i] = DeleteResult(key)
-        last = await self._last_finished(ref) if candidates else None
+        last = await self._last_finished(ref, info.head.id) if candidates else None
         paths = sorted({path for _, _, path in candidates})
         present = await self._files_among(ref.at(last), paths) if last else []
         if present:
@@ -342,8 +342,8 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
                 "itself without changing the object's metadata, storage class, website "
                 "redirect location or encryption attributes."
             )
-        await self._writable(ref)
-        await self._precheck(ref, key, path, conditions)
+        info = await self._writable(ref)
+        await self._precheck(ref, key, path, conditions, info.head.id)
         # The source's ETag stays (S3 keeps it); REPLACE swaps the headers only.
         record = Record(
             etag=src_info.etag,

@@ -66,7 +66,7 @@ from pachs3gw.gateway._pfsutil import (
     write_description,
 )
 from pachs3gw.gateway.buckets import BucketRef
-from pachs3gw.gateway.metadata import MetadataStore, Record, record_id
+from pachs3gw.gateway.metadata import MetadataStore, Record
 from pachs3gw.gateway.tracker import IN_FLIGHT, CommitTracker, branch_key, wait_closed
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs.client import PfsClient
@@ -276,16 +276,7 @@ class BranchWriter:
                 meta = self._writers.meta
                 if build.entries:
                     await meta.put(client, self._ref.project, self._ref.repo, build.entries)
-                finishing = client.finish_commit(commit)
-                # Meanwhile (in process: on this thread, while the store's
-                # executor finishes the commit), complete what the cache knows
-                # of the contents just written.
-                project, repo = self._ref.project, self._ref.repo
-                rids = [record_id(project, repo, k, h) for k, h, _, _ in build.entries]
-                ensureDeferred(meta.learn(client, project, repo, rids)).addErrback(
-                    lambda f: log.failure("reading back metadata records failed", failure=f)
-                )
-                await finishing
+                await client.finish_commit(commit)
                 finished = True
                 tracker.mark_finished(commit.id)
             else:

@@ -35,9 +35,12 @@ its record. A write that dies in between leaves a record that names a commit
 that never holds those bytes (it is discarded or dropped), which no read picks.
 
 Records never change once written, so what this process learnt is cached in
-a bounded LRU (write-through for its own writes). Several gateway processes
-over one pachd: another gateway's new record for bytes this one has cached
-is seen after eviction.
+a bounded LRU, write-through for its own writes: a read at the commit that
+wrote a record is answered from the cache; a read at a later commit reads
+the content's record list once (is there another record of the same bytes?),
+then is answered from the cache too. Several gateway processes over one
+pachd: another gateway's new record for bytes this one has cached is seen
+after eviction.
 
 HEAD/GET read the record: one ListFile of ``/v/<rid>/`` and one GetFile,
 then cached. A listing page needs only ETags: for the keys the cache does not
@@ -449,20 +452,6 @@ class MetadataStore:
         """
         prepared = [self._prepare(project, repo, *entry) for entry in entries]
         await self._writer.put(client, prepared)
-
-    async def learn(self, client: PfsClient, project: str, repo: str, rids: Iterable[str]) -> None:
-        """Read the complete record lists of contents just written (best effort).
-
-        Called after a write's records are durable, next to its FinishCommit:
-        later reads of those contents at any commit are then settled from the
-        cache, not only reads at the writing commit.
-        """
-        todo = [rid for rid in dict.fromkeys(rids) if not self._cache.get(rid, _Known()).complete]
-        for rid in todo:
-            try:
-                self._remember(rid, await self._load(client, rid))
-            except pfs_errors.PfsError:
-                return
 
     @staticmethod
     def _prepare(

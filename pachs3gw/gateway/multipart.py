@@ -315,7 +315,7 @@ class MultipartMixin(BackendCore):
     ) -> WriteResult:
         ref = parse_bucket(bucket)
         path = key_to_path(key)
-        await self._writable(ref)
+        branch = await self._writable(ref)
         listed = [(p.part_number, _normalize_etag(p.etag)) for p in parts]
         try:
             upload = await self._upload(ref, key, upload_id)
@@ -367,7 +367,7 @@ class MultipartMixin(BackendCore):
         etag = f"{etag}-{len(parts)}"
         part_checksums = [part.checksums_of(md5) for part, md5 in zip(chosen, md5s)]
         checksums = self._composite(upload, parts, part_checksums)
-        await self._precheck(ref, key, path, conditions)
+        await self._precheck(ref, key, path, conditions, branch.head.id)
         copies = [
             pfs_client.copy_file(path, refs.file(fixed, layout.part_path(upload_id, p.number)), append=True)
             for p in chosen

@@ -116,7 +116,6 @@ async def test_one_put_is_one_commit_and_costs_six_calls(
         "modify_file": 2,  # the data into the commit; the record into the metadata repo
         "inspect_file": 1,  # the content hash the record is keyed by
         "finish_commit": 1,
-        "list_files": 1,  # (cache) the content's records, read next to FinishCommit
     }
     after = await commits_of(client, bucket_name)
     assert len(after) == len(before) + 1
