@@ -67,7 +67,7 @@ from pachs3gw.gateway._pfsutil import (
 )
 from pachs3gw.gateway.buckets import BucketRef
 from pachs3gw.gateway.metadata import MetadataStore, Record
-from pachs3gw.gateway.tracker import IN_FLIGHT, CommitTracker, branch_key, wait_closed
+from pachs3gw.gateway.tracker import IN_FLIGHT, STARTING, CommitTracker, branch_key, wait_closed
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
@@ -99,6 +99,7 @@ _UNAPPLIED = (
     pfs_errors.PermissionDenied,
 )
 
+
 @attrs.define(eq=False)
 class Build:
     """The commit being built, shared by the writes it takes."""
@@ -128,6 +129,7 @@ class Scope:
         self, client: PfsClient, requests: Any, all_or_nothing: bool = False
     ) -> None:
         """Send one ModifyFile into the commit (its first request is the set_commit)."""
+
         def applied() -> None:
             self.touched = True
 
@@ -313,6 +315,7 @@ class BranchWriter:
         reactor = self._writers.reactor
         deadline = reactor.seconds() + self._writers.busy_timeout
         while True:
+            STARTING[self._key] += 1
             try:
                 made = await client.start_commit(
                     self._ref.pfs_branch(), description=write_description()
@@ -320,6 +323,10 @@ class BranchWriter:
                 return self._ref.at(made.id)
             except pfs_errors.ParentNotFinished:
                 pass
+            finally:
+                STARTING[self._key] -= 1
+                if not STARTING[self._key]:
+                    del STARTING[self._key]
             await self._settle_open_head(client, deadline)
 
     async def _settle_open_head(self, client: PfsClient, deadline: float) -> None:
@@ -338,7 +345,9 @@ class BranchWriter:
         now = reactor.seconds()
         started = info.started.seconds + info.started.nanos / 1e9 if info.HasField("started") else None
         owner = write_commit_owner(info.description)
-        if owner is not None:
+        # Another writer of this process may have started it and not yet said so.
+        ours_starting = owner is not None and owner[1] == os.getpid() and STARTING[self._key] > 0
+        if owner is not None and not ours_starting:
             age = self._writers.tracker.open_for(commit_id, now, started)
             if _writer_is_gone(*owner) or age >= self._writers.abandon_after:
                 await self._discard_abandoned(client, commit_id)

@@ -22,6 +22,9 @@ from pachs3gw.gateway.buckets import BucketRef
 
 #: Commits some writer of this process holds open → who waits for them.
 IN_FLIGHT: dict[str, list[Deferred[None]]] = {}
+#: Branches on which a writer of this process has a StartCommit under way (whose
+#: commit may already be the branch's open head, not yet in ``IN_FLIGHT``).
+STARTING: collections.Counter[tuple[str, str, str]] = collections.Counter()
 
 
 def wait_closed(commit_id: str) -> Deferred[None]:
@@ -113,4 +116,4 @@ class CommitTracker:
         return max(now - first, now - started if started else 0.0)
 
 
-__all__ = ["IN_FLIGHT", "BranchKey", "CommitTracker", "branch_key", "wait_closed"]
+__all__ = ["IN_FLIGHT", "STARTING", "BranchKey", "CommitTracker", "branch_key", "wait_closed"]
