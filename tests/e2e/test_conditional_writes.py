@@ -62,18 +62,26 @@ def test_racing_if_none_match_creators_exactly_one_wins(gateway: RunningGateway,
     racers = 8
     start = threading.Barrier(racers)
     outcomes: list[Any] = [None] * racers
-
-    def create(i: int) -> None:
-        s3 = boto3.client(
+    # Made here: making clients in the threads can take seconds on a loaded machine.
+    clients = [
+        boto3.client(
             "s3", endpoint_url=gateway.url, aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
             config=Config(retries={"max_attempts": 1, "mode": "standard"}),
         )
-        start.wait(10)
+        for _ in range(racers)
+    ]
+
+    def create(i: int) -> None:
+        start.wait(60)
         try:
-            outcomes[i] = s3.put_object(Bucket=bucket, Key="lock", Body=b"%d" % i, IfNoneMatch="*")
+            outcomes[i] = clients[i].put_object(
+                Bucket=bucket, Key="lock", Body=b"%d" % i, IfNoneMatch="*"
+            )
         except ClientError as e:
             outcomes[i] = e.response["ResponseMetadata"]["HTTPStatusCode"]
+        except Exception as e:  # noqa: BLE001 - shown by the assertion below
+            outcomes[i] = e
 
     threads = [threading.Thread(target=create, args=(i,)) for i in range(racers)]
     for t in threads:

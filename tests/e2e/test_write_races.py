@@ -41,8 +41,11 @@ def test_racing_overwrites_each_get_their_own_version_and_metadata(
     errors: list[BaseException] = []
     lock = threading.Lock()
 
+    # Made here: making clients in the threads can take seconds on a loaded machine.
+    clients = [_client(gateway) for _ in range(THREADS)]
+
     def writer(t: int) -> None:
-        s3 = _client(gateway)
+        s3 = clients[t]
         rng = random.Random(t)
         try:
             for n in range(PUTS_PER_THREAD):
