@@ -174,6 +174,10 @@ class BranchWriter:
         self._running = False
 
     @property
+    def key(self) -> tuple[str, str, str]:
+        return self._key
+
+    @property
     def idle(self) -> bool:
         return not self._running and not self._queue
 
@@ -461,8 +465,8 @@ class Writers:
 
     def release(self, writer: BranchWriter) -> None:
         """A writer whose queue ran dry is forgotten (a new one is made on demand)."""
-        if writer.idle and self._writers.get(writer._key) is writer:
-            del self._writers[writer._key]
+        if writer.idle and self._writers.get(writer.key) is writer:
+            del self._writers[writer.key]
 
 
 __all__ = [
