@@ -22,13 +22,16 @@ Everything here runs on the reactor thread.
 
 from __future__ import annotations
 
+import time
 from typing import IO, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.web.resource import IResource, Resource
+from zope.interface import alsoProvides
 
 from pachs3gw.s3.body import StreamingBody
-from pachs3gw.s3.request import RequestStats, StreamingRequest
+from pachs3gw.s3.http_interfaces import IS3Request, RequestStats
+from pachs3gw.s3.request import StreamingRequest
 
 __all__ = ["S3Resource"]
 
@@ -82,6 +85,8 @@ def _adapt_plain_request(request: Any, reactor: Any) -> None:
 
     request.when_disconnected = when_disconnected
     request.abort_connection = abort_connection
+    request.started_at = time.monotonic()
+    alsoProvides(request, IS3Request)
     feeder.resume()
 
 
