@@ -27,12 +27,11 @@ from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
 from pachs3gw.s3.interfaces import CopySource, ObjectInfo, WriteResult
+from pachs3gw.s3.limits import MIN_PART_SIZE
 
 #: How far back ``?versionId=`` looks for a commit made on another branch
 #: before giving up with NoSuchVersion.
 VERSION_SEARCH_LIMIT = 10000
-#: S3's minimum size of every part but the last.
-MIN_PART_SIZE = 5 * 1024 * 1024
 
 
 @attrs.define

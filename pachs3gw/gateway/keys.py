@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from pachs3gw.proto.conventions import END_OF_STREAM_PATH
 from pachs3gw.s3 import errors
+from pachs3gw.s3.limits import MAX_KEY_BYTES
 
 FOLDER_MARKER = ".s3folder"
 #: S3's limit, in UTF-8 bytes.
-MAX_KEY_BYTES = 1024
 
 
 def key_to_path(key: str) -> str:

@@ -66,13 +66,12 @@ from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
 from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
-from pachs3gw.s3.interfaces import ObjectMetadata
+from pachs3gw.s3.interfaces import DEFAULT_CONTENT_TYPE, ObjectMetadata
 
 log = Logger()
 
 META_REPO = "_s3gateway_meta_"
 META_BRANCH = "master"
-DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 #: Bounds of one group commit of metadata (a single put is never split).
 MAX_BATCH_ENTRIES = 1000
 MAX_BATCH_BYTES = 4 * 1024 * 1024

@@ -53,6 +53,7 @@ from pachs3gw.pfs import refs
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
 from pachs3gw.s3.checksums import composite_checksum
+from pachs3gw.s3.limits import MAX_PART_NUMBER
 from pachs3gw.s3.interfaces import (
     CompletedPart,
     CopySource,
@@ -63,7 +64,6 @@ from pachs3gw.s3.interfaces import (
 
 log = Logger()
 
-MAX_PART_NUMBER = 10000
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 

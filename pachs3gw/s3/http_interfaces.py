@@ -14,10 +14,16 @@ Threads: reactor thread only.
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IConsumer, IReactorFromThreads, IReactorTime
 from twisted.web.iweb import IRequest
 from zope.interface import Attribute
 
-__all__ = ["IS3Request", "RequestStats"]
+__all__ = ["IS3Reactor", "IS3Request", "RequestStats"]
+
+
+class IS3Reactor(IReactorTime, IReactorFromThreads):
+    """What the S3 layer needs of a reactor: the clock, timers, and calls from
+    the threads that read bodies (any real reactor; ``MemoryReactorClock`` in tests)."""
 
 
 class RequestStats:
@@ -34,10 +40,11 @@ class RequestStats:
         self.access_key: str | None = None
 
 
-class IS3Request(IRequest):
+class IS3Request(IRequest, IConsumer):
     """A twisted.web request as the S3 handlers use it.
 
-    Beyond :class:`twisted.web.iweb.IRequest`: the body as a stream the
+    Beyond :class:`twisted.web.iweb.IRequest` and the consumer side that
+    downloads register on (:class:`~twisted.internet.interfaces.IConsumer`): the body as a stream the
     backend pulls from a worker thread, what the access line reports, and
     the two ways the handlers end a connection that cannot be answered.
     """
@@ -46,6 +53,7 @@ class IS3Request(IRequest):
         "The request body, a :class:`pachs3gw.s3.body.StreamingBody` (None before "
         "the headers are in)."
     )
+    producer = Attribute("The producer registered for the response body, if any.")
     body_complete = Attribute("True once every byte of the body the client sent is here.")
     stats = Attribute("The :class:`RequestStats` of this request.")
     disconnected = Attribute("True once the client's connection is gone.")

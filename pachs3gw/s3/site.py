@@ -48,7 +48,7 @@ class S3Site(Site):
         """A connection (``ServerFactory.buildProtocol`` calls this)."""
         return S3Channel(self.limits)
 
-    def log(self, request: Any) -> None:
+    def log(self, request: object) -> None:
         """Replaced by the event the request emits when it ends (see ``StreamingRequest``)."""
 
 

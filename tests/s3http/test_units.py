@@ -204,6 +204,7 @@ def _fake_request(method: bytes, uri: bytes, headers: dict[bytes, bytes]) -> Any
     for k, v in headers.items():
         h.addRawHeader(k, v)
     r.requestHeaders = h  # type: ignore[attr-defined]
+    r.s3_mount = b""  # type: ignore[attr-defined]
     return r
 
 
