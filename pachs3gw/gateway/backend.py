@@ -278,11 +278,7 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
             and parse_bucket(source.bucket).pfs_branch() == ref.pfs_branch()
             and source.key == key
         ):
-            raise errors.InvalidRequest(
-                "This copy request is illegal because it is trying to copy an object to "
-                "itself without changing the object's metadata, storage class, website "
-                "redirect location or encryption attributes."
-            )
+            raise errors.copy_onto_itself()
         await self._writable(ref)
         await self._client.modify_file(
             [pfs_client.set_commit(ref.head()), pfs_client.copy_file(path, src_file)]

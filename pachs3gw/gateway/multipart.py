@@ -53,6 +53,7 @@ from pachs3gw.pfs import refs
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
 from pachs3gw.s3.checksums import composite_checksum
+from pachs3gw.s3.conditions import normalize_etag
 from pachs3gw.s3.limits import MAX_PART_NUMBER
 from pachs3gw.s3.interfaces import (
     CompletedPart,
@@ -66,10 +67,6 @@ log = Logger()
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _normalize_etag(etag: str) -> str:
-    return etag.strip().strip('"').lower()
 
 
 class MultipartMixin(BackendCore):
@@ -312,7 +309,7 @@ class MultipartMixin(BackendCore):
         ref = parse_bucket(bucket)
         path = key_to_path(key)
         await self._writable(ref)
-        listed = [(p.part_number, _normalize_etag(p.etag)) for p in parts]
+        listed = [(p.part_number, normalize_etag(p.etag)) for p in parts]
         try:
             upload = await self._upload(ref, key, upload_id)
         except errors.NoSuchUpload:
@@ -339,7 +336,7 @@ class MultipartMixin(BackendCore):
                 raise errors.InvalidPartOrder(extra={"UploadId": upload_id})
             previous = wanted.part_number
             found = stored.get(wanted.part_number)
-            if found is None or _normalize_etag(wanted.etag) not in found.md5s:
+            if found is None or normalize_etag(wanted.etag) not in found.md5s:
                 raise errors.InvalidPart(
                     extra={
                         "UploadId": upload_id,
@@ -358,7 +355,7 @@ class MultipartMixin(BackendCore):
                         "MinSizeAllowed": str(self._mp.min_part_size),
                     }
                 )
-        md5s = [_normalize_etag(p.etag) for p in parts]
+        md5s = [normalize_etag(p.etag) for p in parts]
         etag = hashlib.md5(b"".join(bytes.fromhex(m) for m in md5s)).hexdigest()
         etag = f"{etag}-{len(parts)}"
         part_checksums = [part.checksums_of(md5) for part, md5 in zip(chosen, md5s)]

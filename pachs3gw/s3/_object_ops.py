@@ -233,11 +233,7 @@ class ObjectHandlers:
             and (source.bucket, source.key) == (call.bucket, call.key)
             and source.version_id is None
         ):
-            raise errors.InvalidRequest(
-                "This copy request is illegal because it is trying to copy an object to itself "
-                "without changing the object's metadata, storage class, website redirect "
-                "location or encryption attributes."
-            )
+            raise errors.copy_onto_itself()
         await self._reply.check_copy_source(call, source)
         metadata = _metadata_from_headers(call.headers) if directive == "REPLACE" else None
         result = await self._reply.keepalive(
