@@ -28,7 +28,7 @@ import grpc
 from pachs3gw.pfs import client as pfs_client
 from pachs3gw.pfs import refs
 from pachs3gw.pfsd import Store, start_server
-from pachs3gw.pfsd._store import CommitRef, Edit
+from pachs3gw.pfsd._records import CommitRef, Edit
 from pachs3gw.pfsd._content import make
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.proto import pfs_v2_pb2_grpc

@@ -37,7 +37,8 @@ from pachs3gw.pfsd._messages import (
 from pachs3gw.pfsd._refs import commit_ref as _commit_ref
 from pachs3gw.pfsd._refs import commit_repo, names_commit
 from pachs3gw.pfsd._refs import project_name as _project
-from pachs3gw.pfsd._store import CommitRec, CommitRef, Store
+from pachs3gw.pfsd._records import CommitRec, CommitRef
+from pachs3gw.pfsd._store import Store
 from pachs3gw.pfsd._tree import Tree
 from pachs3gw.pfsd._upload import Upload
 from pachs3gw.proto import auth_v2_pb2 as auth

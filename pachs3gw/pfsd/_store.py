@@ -33,98 +33,28 @@ from pachs3gw.pfsd import _content, _errors, _scan
 from pachs3gw.pfsd._chunks import ChunkStore, Lease
 from pachs3gw.pfsd._content import Content
 from pachs3gw.pfsd._errors import PfsError
+from pachs3gw.pfsd._records import (
+    ANCESTRY,
+    COMMIT_ID,
+    DEFAULT_PROJECT,
+    ORIGIN_AUTO,
+    ORIGIN_USER,
+    BranchRec,
+    CommitRec,
+    CommitRef,
+    Edit,
+    FileRec,
+    RepoRec,
+    clean_path,
+    validate_name,
+)
 from pachs3gw.pfsd._schema import SCHEMA
 
 log = Logger()
 
-DEFAULT_PROJECT = "default"
 #: Disk space kept aside so that a repo or branch can be deleted (and its
 #: chunks collected) when the disk is full: see ``Store._keep_reserve``.
 RESERVE_BYTES = 8 << 20
-_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
-_COMMIT_ID = re.compile(r"^[0-9a-f]{32}$")
-_ANCESTRY = re.compile(r"^(.*?)((?:[\^~][0-9]*)*)$")
-
-ORIGIN_USER = 1
-ORIGIN_AUTO = 2
-
-
-def validate_name(name: str) -> None:
-    if not _NAME.match(name):
-        raise _errors.invalid_name(name)
-
-
-@attrs.frozen
-class RepoRec:
-    id: int
-    project: str
-    name: str
-    type: str
-    description: str
-    created: float
-
-
-@attrs.frozen
-class CommitRec:
-    seq: int
-    id: str
-    repo: RepoRec
-    lineage: int
-    depth: int
-    parent: Optional[str]
-    branch: Optional[str]
-    origin: int
-    description: str
-    started: float
-    finished: Optional[float]
-    size: int
-    error: str
-
-
-@attrs.frozen
-class BranchRec:
-    repo: RepoRec
-    name: str
-    head: Optional[CommitRec]
-    created: float
-    provenance: list[tuple[str, str, str]]
-    subvenance: list[tuple[str, str, str]]
-
-
-@attrs.frozen
-class CommitRef:
-    """A commit as a client names it: a branch head, or an ID (maybe with ``^``/``~N``)."""
-
-    project: str
-    repo: str
-    branch: str = ""
-    id: str = ""
-
-
-@attrs.frozen
-class FileRec:
-    """A file (``content`` set) or a directory (``path`` ends with '/')."""
-
-    path: str
-    content: Optional[Content]
-    committed: Optional[float]
-
-    @property
-    def is_dir(self) -> bool:
-        return self.content is None
-
-
-@attrs.define
-class Edit:
-    """What one ModifyFile stream does to one path.
-
-    The new file is the old one (unless ``reset``: DeleteFile or overwrite)
-    followed by ``parts``. With ``reset`` and no parts the file is deleted.
-    """
-
-    reset: bool = False
-    parts: list[Content] = attrs.Factory(list)
-
 
 def _inserted_id(cursor: sqlite3.Cursor) -> int:
     """The rowid of the row an INSERT just made.
@@ -135,22 +65,6 @@ def _inserted_id(cursor: sqlite3.Cursor) -> int:
     rowid = cursor.lastrowid
     assert rowid is not None
     return rowid
-
-
-def clean_path(path: str) -> str:
-    """pachd's CleanPath: absolute, no '.', '..' or duplicate or trailing slashes."""
-    if "\x00" in path or _scan.TOP in path:
-        raise _errors.invalid_argument(f"path {path!r} contains an invalid character")
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
 
 
 #: Writes that share one transaction at most (group commit).
@@ -667,13 +581,13 @@ class Store:
         handle = ref.id or ref.branch
         if not handle:
             raise _errors.unknown("cannot pick commit with no id or branch")
-        match = _ANCESTRY.match(handle)
+        match = ANCESTRY.match(handle)
         assert match is not None
         base, ancestry = match.group(1), match.group(2)
         back = 0
         for op in re.findall(r"[\^~][0-9]*", ancestry):
             back += int(op[1:]) if len(op) > 1 else 1
-        if _COMMIT_ID.match(base):
+        if COMMIT_ID.match(base):
             commit = self._commit_by_id(db, repo, base)
         else:
             row = self._branch_row(db, repo, base)
@@ -1107,7 +1021,7 @@ class Store:
         """Fail early (before any byte is uploaded) if ``target`` cannot take writes."""
         db = self._db()
         repo = self._repo(db, target.project, target.repo)
-        if not target.id or (not _COMMIT_ID.match(target.id) and not re.search(r"[\^~]", target.id)):
+        if not target.id or (not COMMIT_ID.match(target.id) and not re.search(r"[\^~]", target.id)):
             branch = target.id or target.branch
             if not branch:
                 raise _errors.unknown("cannot pick commit with no id or branch")
@@ -1137,7 +1051,7 @@ class Store:
             branch: Optional[str] = None
             if not target.id:
                 branch = target.branch
-            elif not _COMMIT_ID.match(target.id) and not re.search(r"[\^~]", target.id):
+            elif not COMMIT_ID.match(target.id) and not re.search(r"[\^~]", target.id):
                 branch = target.id
             commit: CommitRec
             if branch:
