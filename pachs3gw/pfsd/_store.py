@@ -20,21 +20,19 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import Counter
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import attrs
 import grpc
 from twisted.logger import Logger
 
 from pachs3gw.datadir import lock_data_dir
-from pachs3gw.pfsd import _content, _errors, _scan
+from pachs3gw.pfsd import _content, _errors, _refcounts, _rows, _scan
 from pachs3gw.pfsd._chunks import ChunkStore, Lease
 from pachs3gw.pfsd._content import Content
 from pachs3gw.pfsd._errors import PfsError
 from pachs3gw.pfsd._records import (
-    ANCESTRY,
     COMMIT_ID,
     DEFAULT_PROJECT,
     ORIGIN_AUTO,
@@ -43,28 +41,16 @@ from pachs3gw.pfsd._records import (
     CommitRec,
     CommitRef,
     Edit,
-    FileRec,
     RepoRec,
-    clean_path,
     validate_name,
 )
-from pachs3gw.pfsd._schema import SCHEMA
+from pachs3gw.pfsd._schema import SCHEMA, inserted_id
 
 log = Logger()
 
 #: Disk space kept aside so that a repo or branch can be deleted (and its
 #: chunks collected) when the disk is full: see ``Store._keep_reserve``.
 RESERVE_BYTES = 8 << 20
-
-def _inserted_id(cursor: sqlite3.Cursor) -> int:
-    """The rowid of the row an INSERT just made.
-
-    ``lastrowid`` is typed Optional because it is None before any INSERT;
-    after one into a rowid table it is always set.
-    """
-    rowid = cursor.lastrowid
-    assert rowid is not None
-    return rowid
 
 
 #: Writes that share one transaction at most (group commit).
@@ -316,29 +302,11 @@ class Store:
                     f"cannot delete project {name}: it still has {len(repos)} repo(s)"
                 )
             for (repo,) in repos:
-                self._delete_repo(db, self._repo(db, name, repo))
+                self._delete_repo(db, _rows.repo(db, name, repo))
             db.execute("DELETE FROM projects WHERE name=?", (name,))
         self._gc_wanted.set()
 
     # repos ------------------------------------------------------------------
-
-    def _repo(self, db: sqlite3.Connection, project: str, name: str) -> RepoRec:
-        project = project or DEFAULT_PROJECT
-        row = db.execute(
-            "SELECT id, project, name, type, description, created FROM repos"
-            " WHERE project=? AND name=?",
-            (project, name),
-        ).fetchone()
-        if row is None:
-            raise _errors.repo_not_found(project, name)
-        return RepoRec(*row)
-
-    def _repo_by_id(self, db: sqlite3.Connection, repo_id: int) -> RepoRec:
-        row = db.execute(
-            "SELECT id, project, name, type, description, created FROM repos WHERE id=?",
-            (repo_id,),
-        ).fetchone()
-        return RepoRec(*row)
 
     def create_repo(self, project: str, name: str, type_: str, description: str, update: bool) -> None:
         project = project or DEFAULT_PROJECT
@@ -362,7 +330,7 @@ class Store:
     def inspect_repo(self, project: str, name: str) -> tuple[RepoRec, list[str], int]:
         """The repo, its branch names and the size of its biggest branch head."""
         with self._read() as db:
-            repo = self._repo(db, project, name)
+            repo = _rows.repo(db, project, name)
             return (repo,) + self._repo_summary(db, repo)
 
     def _repo_summary(self, db: sqlite3.Connection, repo: RepoRec) -> tuple[list[str], int]:
@@ -375,13 +343,8 @@ class Store:
 
     def list_repos(self, projects: list[str], type_: str) -> list[tuple[RepoRec, list[str], int]]:
         with self._read() as db:
-            rows = db.execute(
-                "SELECT id, project, name, type, description, created FROM repos"
-                " ORDER BY created DESC"
-            ).fetchall()
             result = []
-            for row in rows:
-                repo = RepoRec(*row)
+            for repo in _rows.all_repos(db):
                 if projects and repo.project not in projects:
                     continue
                 if type_ and repo.type != type_:
@@ -392,7 +355,7 @@ class Store:
     def delete_repo(self, project: str, name: str, force: bool) -> None:
         def delete() -> None:
             with self._write() as db:
-                self._delete_repo(db, self._repo(db, project, name))
+                self._delete_repo(db, _rows.repo(db, project, name))
 
         self._freeing(delete)
         self._gc_wanted.set()
@@ -400,7 +363,7 @@ class Store:
     def _delete_repo(self, db: sqlite3.Connection, repo: RepoRec) -> None:
         lineages = [r[0] for r in db.execute("SELECT id FROM lineages WHERE repo=?", (repo.id,))]
         for lineage in lineages:
-            self._drop_rows(db, lineage, 0)
+            _refcounts.drop_rows(db, lineage, 0)
             db.execute("DELETE FROM lineages WHERE id=?", (lineage,))
             self._lineages.pop(lineage, None)
         db.execute("DELETE FROM commits WHERE repo=?", (repo.id,))
@@ -408,33 +371,7 @@ class Store:
         db.execute("DELETE FROM provenance WHERE repo=? OR prov_repo=?", (repo.id, repo.id))
         db.execute("DELETE FROM repos WHERE id=?", (repo.id,))
 
-    def _drop_rows(self, db: sqlite3.Connection, lineage: int, above_depth: int) -> None:
-        """Delete the file rows of ``lineage`` deeper than ``above_depth``."""
-        counts = Counter(
-            r[0]
-            for r in db.execute(
-                "SELECT content FROM files WHERE lineage=? AND depth>? AND content IS NOT NULL",
-                (lineage, above_depth),
-            )
-        )
-        for content_id, n in counts.items():
-            self._decref(db, content_id, n)
-        db.execute("DELETE FROM files WHERE lineage=? AND depth>?", (lineage, above_depth))
-
     # branches ---------------------------------------------------------------
-
-    def _branch_row(self, db: sqlite3.Connection, repo: RepoRec, name: str) -> Optional[tuple[str, Optional[str], float]]:
-        return db.execute(
-            "SELECT name, head, created FROM branches WHERE repo=? AND name=?", (repo.id, name)
-        ).fetchone()
-
-    def _is_output(self, db: sqlite3.Connection, repo: RepoRec, branch: str) -> bool:
-        return (
-            db.execute(
-                "SELECT 1 FROM provenance WHERE repo=? AND branch=? LIMIT 1", (repo.id, branch)
-            ).fetchone()
-            is not None
-        )
 
     def create_branch(
         self,
@@ -446,19 +383,19 @@ class Store:
     ) -> None:
         validate_name(name)
         with self._write() as db:
-            repo = self._repo(db, project, repo_name)
+            repo = _rows.repo(db, project, repo_name)
             prov_rows = []
             for p_project, p_repo, p_branch in provenance:
-                prov = self._repo(db, p_project, p_repo)
-                if self._branch_row(db, prov, p_branch) is None:
+                prov = _rows.repo(db, p_project, p_repo)
+                if _rows.branch_row(db, prov, p_branch) is None:
                     raise _errors.branch_not_found(prov.project, prov.name, p_branch)
                 if prov.id == repo.id and p_branch == name:
                     raise _errors.unknown(f"branch {repo.project}/{repo.name}@{name} cannot be in its own provenance")
                 prov_rows.append((repo.id, name, prov.id, p_branch))
-            existing = self._branch_row(db, repo, name)
+            existing = _rows.branch_row(db, repo, name)
             head_commit: Optional[CommitRec] = None
             if head is not None:
-                head_commit = self._resolve(db, head)
+                head_commit = _rows.resolve(db, head)
                 if head_commit.repo.id != repo.id:
                     raise _errors.unknown(
                         f"branch {name} and its head commit must be in the same repo"
@@ -480,8 +417,8 @@ class Store:
 
     def inspect_branch(self, project: str, repo_name: str, name: str) -> BranchRec:
         with self._read() as db:
-            repo = self._repo(db, project, repo_name)
-            row = self._branch_row(db, repo, name)
+            repo = _rows.repo(db, project, repo_name)
+            row = _rows.branch_row(db, repo, name)
             if row is None:
                 raise _errors.branch_not_found(repo.project, repo.name, name)
             return self._branch_rec(db, repo, row)
@@ -501,7 +438,7 @@ class Store:
         return BranchRec(
             repo=repo,
             name=name,
-            head=self._commit_by_id(db, repo, head) if head else None,
+            head=_rows.commit_by_id(db, repo, head) if head else None,
             created=created,
             provenance=[tuple(r) for r in prov],
             subvenance=[tuple(r) for r in sub],
@@ -509,7 +446,7 @@ class Store:
 
     def list_branches(self, project: str, repo_name: str, reverse: bool) -> list[BranchRec]:
         with self._read() as db:
-            repo = self._repo(db, project, repo_name)
+            repo = _rows.repo(db, project, repo_name)
             rows = db.execute(
                 "SELECT name, head, created FROM branches WHERE repo=? ORDER BY created "
                 + ("ASC" if reverse else "DESC"),
@@ -522,8 +459,8 @@ class Store:
 
         def delete() -> None:
             with self._write() as db:
-                repo = self._repo(db, project, repo_name)
-                if self._branch_row(db, repo, name) is None:
+                repo = _rows.repo(db, project, repo_name)
+                if _rows.branch_row(db, repo, name) is None:
                     return
                 db.execute("DELETE FROM branches WHERE repo=? AND name=?", (repo.id, name))
                 db.execute("DELETE FROM provenance WHERE repo=? AND branch=?", (repo.id, name))
@@ -551,7 +488,7 @@ class Store:
             "SELECT id FROM lineages WHERE repo=?", (repo.id,)
         ).fetchall():
             keep = reach.get(lineage, 0)
-            self._drop_rows(db, lineage, keep)
+            _refcounts.drop_rows(db, lineage, keep)
             db.execute("DELETE FROM commits WHERE lineage=? AND depth>?", (lineage, keep))
             if keep == 0 and lineage not in reach:
                 db.execute("DELETE FROM lineages WHERE id=?", (lineage,))
@@ -559,48 +496,6 @@ class Store:
 
     # commits ------------------------------------------------------------------
 
-    _COMMIT_COLUMNS = (
-        "seq, id, repo, lineage, depth, parent, branch, origin, description, started,"
-        " finished, size, error"
-    )
-
-    def _commit_rec(self, repo: RepoRec, row: tuple[Any, ...]) -> CommitRec:
-        return CommitRec(row[0], row[1], repo, *row[3:])
-
-    def _commit_by_id(self, db: sqlite3.Connection, repo: RepoRec, commit_id: str) -> CommitRec:
-        row = db.execute(
-            f"SELECT {self._COMMIT_COLUMNS} FROM commits WHERE id=?", (commit_id,)
-        ).fetchone()
-        if row is None or row[2] != repo.id:
-            raise _errors.commit_not_found(repo.project, repo.name, commit_id)
-        return self._commit_rec(repo, row)
-
-    def _resolve(self, db: sqlite3.Connection, ref: CommitRef) -> CommitRec:
-        """A commit from its handle: branch head, ID, and ``^``/``~N`` ancestry."""
-        repo = self._repo(db, ref.project, ref.repo)
-        handle = ref.id or ref.branch
-        if not handle:
-            raise _errors.unknown("cannot pick commit with no id or branch")
-        match = ANCESTRY.match(handle)
-        assert match is not None
-        base, ancestry = match.group(1), match.group(2)
-        back = 0
-        for op in re.findall(r"[\^~][0-9]*", ancestry):
-            back += int(op[1:]) if len(op) > 1 else 1
-        if COMMIT_ID.match(base):
-            commit = self._commit_by_id(db, repo, base)
-        else:
-            row = self._branch_row(db, repo, base)
-            if row is None:
-                raise _errors.branch_not_found(repo.project, repo.name, base)
-            if row[1] is None:
-                raise _errors.commit_not_found(repo.project, repo.name, handle)
-            commit = self._commit_by_id(db, repo, row[1])
-        for _ in range(back):
-            if commit.parent is None:
-                raise _errors.commit_not_found(repo.project, repo.name, handle)
-            commit = self._commit_by_id(db, repo, commit.parent)
-        return commit
 
     def resolve(self, ref: CommitRef) -> CommitRec:
         cache = self._read_cache
@@ -608,7 +503,7 @@ class Store:
         found = cache.get(key)
         if found is None:
             with self._read() as db:
-                found = self._resolve(db, ref)
+                found = _rows.resolve(db, ref)
             _remember(cache, key, found)
         return found
 
@@ -618,7 +513,7 @@ class Store:
         key = ("content", content_id)
         found = cache.get(key)
         if found is None:
-            found = self.content(db, content_id)
+            found = _refcounts.content(db, content_id)
             _remember(cache, key, found)
         return found
 
@@ -628,7 +523,7 @@ class Store:
         key = ("time", lineage, depth)
         if key in cache:
             return cache[key]
-        found = self.committed_time(db, lineage, depth)
+        found = _rows.committed_time(db, lineage, depth)
         _remember(cache, key, found)
         return found
 
@@ -674,13 +569,13 @@ class Store:
             if taken is None:
                 lineage = parent.lineage
             else:
-                lineage = _inserted_id(db.execute(
+                lineage = inserted_id(db.execute(
                     "INSERT INTO lineages(repo, base_lineage, base_depth) VALUES (?,?,?)",
                     (repo.id, parent.lineage, parent.depth),
                 ))
         else:
             depth = 1
-            lineage = _inserted_id(db.execute(
+            lineage = inserted_id(db.execute(
                 "INSERT INTO lineages(repo, base_lineage, base_depth) VALUES (?, NULL, NULL)",
                 (repo.id,),
             ))
@@ -708,7 +603,7 @@ class Store:
                 "UPDATE branches SET head=? WHERE repo=? AND name=?", (commit_id, repo.id, branch)
             )
         return CommitRec(
-            _inserted_id(cur), commit_id, repo, lineage, depth, parent.id if parent else None,
+            inserted_id(cur), commit_id, repo, lineage, depth, parent.id if parent else None,
             branch, origin, description, now, now if finished else None,
             parent.size if parent else 0, "",
         )
@@ -716,30 +611,30 @@ class Store:
     def _ensure_branch(self, db: sqlite3.Connection, repo: RepoRec, name: str) -> Optional[CommitRec]:
         """The head of a branch we are about to commit on (created if missing)."""
         validate_name(name)
-        row = self._branch_row(db, repo, name)
+        row = _rows.branch_row(db, repo, name)
         if row is None:
             db.execute("INSERT INTO branches VALUES (?, ?, NULL, ?)", (repo.id, name, time.time()))
             return None
-        if self._is_output(db, repo, name):
+        if _rows.is_output(db, repo, name):
             raise _errors.output_branch(repo.project, repo.name, name)
-        return self._commit_by_id(db, repo, row[1]) if row[1] else None
+        return _rows.commit_by_id(db, repo, row[1]) if row[1] else None
 
     def start_commit(
         self, project: str, repo_name: str, branch: str, parent: Optional[CommitRef], description: str
     ) -> CommitRec:
         with self._write() as db:
-            repo = self._repo(db, project, repo_name)
+            repo = _rows.repo(db, project, repo_name)
             if branch:
                 head = self._ensure_branch(db, repo, branch)
             else:
                 head = None
             if parent is not None and (parent.id or parent.branch):
-                head = self._resolve(db, parent)
+                head = _rows.resolve(db, parent)
             return self._new_commit(db, repo, head, branch or None, ORIGIN_USER, description, False)
 
     def finish_commit(self, ref: CommitRef, description: str, error: str, force: bool) -> None:
         with self._write() as db:
-            commit = self._resolve(db, ref)
+            commit = _rows.resolve(db, ref)
             if commit.finished is not None:
                 raise _errors.commit_finished(commit.repo.project, commit.repo.name, commit.id)
             db.execute(
@@ -754,19 +649,19 @@ class Store:
         """The commits with a global ID: at most one here (no downstream propagation)."""
         with self._read() as db:
             row = db.execute(
-                f"SELECT {self._COMMIT_COLUMNS} FROM commits WHERE id=?", (commit_id,)
+                f"SELECT {_rows.COMMIT_COLUMNS} FROM commits WHERE id=?", (commit_id,)
             ).fetchone()
             if row is None:
                 return []
-            return [self._commit_rec(self._repo_by_id(db, row[2]), row)]
+            return [_rows.commit_rec(_rows.repo_by_id(db, row[2]), row)]
 
     def all_commits(self, project: str) -> list[CommitRec]:
         """Every commit (of one project, if given), newest first: ListCommitSet."""
         with self._read() as db:
-            repos = {r.id: r for r in (self._repo_by_id(db, i) for (i,) in db.execute("SELECT id FROM repos"))}
-            rows = db.execute(f"SELECT {self._COMMIT_COLUMNS} FROM commits ORDER BY seq DESC").fetchall()
+            repos = {r.id: r for r in (_rows.repo_by_id(db, i) for (i,) in db.execute("SELECT id FROM repos"))}
+            rows = db.execute(f"SELECT {_rows.COMMIT_COLUMNS} FROM commits ORDER BY seq DESC").fetchall()
             return [
-                self._commit_rec(repos[row[2]], row)
+                _rows.commit_rec(repos[row[2]], row)
                 for row in rows
                 if not project or repos[row[2]].project == project
             ]
@@ -780,9 +675,9 @@ class Store:
         first depth and the fork is re-based on the commit's parent.
         """
         with self._write() as db:
-            commit = self._resolve(db, ref)
+            commit = _rows.resolve(db, ref)
             repo = commit.repo
-            children = [self._commit_by_id(db, repo, c) for c in self.children(commit)]
+            children = [_rows.commit_by_id(db, repo, c) for c in _rows.children(db, commit)]
             if not children:
                 raise _errors.unknown(
                     "cannot squash a commit that has no children as that would cause data"
@@ -792,7 +687,7 @@ class Store:
                 "SELECT path, content FROM files WHERE lineage=? AND depth=?",
                 (commit.lineage, commit.depth),
             ).fetchall()
-            parent = self._commit_by_id(db, repo, commit.parent) if commit.parent else None
+            parent = _rows.commit_by_id(db, repo, commit.parent) if commit.parent else None
             for child in children:
                 if child.lineage == commit.lineage:
                     continue
@@ -817,12 +712,12 @@ class Store:
                         (commit.depth + 1, commit.lineage, path, commit.depth),
                     ).rowcount
                     if not moved and content_id is not None:
-                        self._decref(db, content_id)
+                        _refcounts.decref(db, content_id)
                 db.execute(
                     "DELETE FROM files WHERE lineage=? AND depth=?", (commit.lineage, commit.depth)
                 )
             else:
-                self._drop_depth(db, commit)
+                _refcounts.drop_depth(db, commit)
             db.execute(
                 "UPDATE commits SET parent=? WHERE parent=?",
                 (commit.parent, commit.id),
@@ -833,28 +728,16 @@ class Store:
     def drop_commit(self, ref: CommitRef) -> None:
         """pachd's DropCommit: delete a commit that has no children, and its changes."""
         with self._write() as db:
-            commit = self._resolve(db, ref)
+            commit = _rows.resolve(db, ref)
             repo = commit.repo
-            if self.children(commit):
+            if _rows.children(db, commit):
                 raise _errors.unknown(
                     f"cannot drop a commit that has children: {repo.project}/{repo.name}@{commit.id}"
                 )
-            parent = self._commit_by_id(db, repo, commit.parent) if commit.parent else None
-            self._drop_depth(db, commit)
+            parent = _rows.commit_by_id(db, repo, commit.parent) if commit.parent else None
+            _refcounts.drop_depth(db, commit)
             self._forget_commit(db, commit, parent)
         self._gc_wanted.set()
-
-    def _drop_depth(self, db: sqlite3.Connection, commit: CommitRec) -> None:
-        counts = Counter(
-            r[0]
-            for r in db.execute(
-                "SELECT content FROM files WHERE lineage=? AND depth=? AND content IS NOT NULL",
-                (commit.lineage, commit.depth),
-            )
-        )
-        for content_id, n in counts.items():
-            self._decref(db, content_id, n)
-        db.execute("DELETE FROM files WHERE lineage=? AND depth=?", (commit.lineage, commit.depth))
 
     def _forget_commit(
         self, db: sqlite3.Connection, commit: CommitRec, parent: Optional[CommitRec]
@@ -881,13 +764,13 @@ class Store:
 
     def clear_commit(self, ref: CommitRef) -> None:
         with self._write() as db:
-            commit = self._resolve(db, ref)
+            commit = _rows.resolve(db, ref)
             if commit.finished is not None:
                 raise _errors.commit_finished(commit.repo.project, commit.repo.name, commit.id)
-            self._drop_depth(db, commit)
+            _refcounts.drop_depth(db, commit)
             parent_size = 0
             if commit.parent:
-                parent_size = self._commit_by_id(db, commit.repo, commit.parent).size
+                parent_size = _rows.commit_by_id(db, commit.repo, commit.parent).size
             db.execute("UPDATE commits SET size=? WHERE id=?", (parent_size, commit.id))
         self._gc_wanted.set()
 
@@ -902,12 +785,7 @@ class Store:
                 self._commit_finished.wait(0.5)
 
     def children(self, commit: CommitRec) -> list[str]:
-        return [
-            r[0]
-            for r in self._db().execute(
-                "SELECT id FROM commits WHERE parent=? ORDER BY seq", (commit.id,)
-            )
-        ]
+        return _rows.children(self._db(), commit)
 
     def list_commits(
         self,
@@ -927,18 +805,18 @@ class Store:
         ``started`` keeps commits started before it (after it if ``reverse``).
         """
         with self._read() as db:
-            repo = self._repo(db, project, repo_name)
-            stop = self._resolve(db, from_).id if from_ is not None else None
+            repo = _rows.repo(db, project, repo_name)
+            stop = _rows.resolve(db, from_).id if from_ is not None else None
             result: list[CommitRec] = []
             if to is not None:
-                commit: Optional[CommitRec] = self._resolve(db, to)
+                commit: Optional[CommitRec] = _rows.resolve(db, to)
                 while commit is not None and commit.id != stop:
                     if not origin or commit.origin == origin:
                         result.append(commit)
                     if number and len(result) >= number and not reverse:
                         break
                     commit = (
-                        self._commit_by_id(db, repo, commit.parent) if commit.parent else None
+                        _rows.commit_by_id(db, repo, commit.parent) if commit.parent else None
                     )
             else:
                 where = "repo=?"
@@ -951,11 +829,11 @@ class Store:
                     args.append(started)
                 limit = number and not reverse
                 rows = db.execute(
-                    f"SELECT {self._COMMIT_COLUMNS} FROM commits WHERE {where} ORDER BY seq DESC"
+                    f"SELECT {_rows.COMMIT_COLUMNS} FROM commits WHERE {where} ORDER BY seq DESC"
                     + (" LIMIT ?" if limit else ""),
                     args + [number] if limit else args,
                 ).fetchall()
-                result = [self._commit_rec(repo, row) for row in rows]
+                result = [_rows.commit_rec(repo, row) for row in rows]
             if reverse:
                 result.reverse()
                 if number:
@@ -964,72 +842,27 @@ class Store:
 
     # contents ---------------------------------------------------------------
 
-    def content(self, db: sqlite3.Connection, content_id: int) -> Content:
-        row = db.execute(
-            "SELECT size, hash, extents, blocks FROM contents WHERE id=?", (content_id,)
-        ).fetchone()
-        return Content(row[0], row[2], row[3], row[1], content_id)
-
-    def _store_content(self, db: sqlite3.Connection, content: Content) -> int:
-        if content.content_id is not None:
-            # A copied content whose row still exists is shared; one that went
-            # with a deleted repo since the copy was read is stored anew (its
-            # chunks were protected by the upload's lease meanwhile).
-            if db.execute("SELECT 1 FROM contents WHERE id=?", (content.content_id,)).fetchone():
-                return content.content_id
-        content_id = _inserted_id(db.execute(
-            "INSERT INTO contents(size, hash, extents, blocks, refs) VALUES (?,?,?,?,0)",
-            (content.size, content.hash, content.extents, content.blocks),
-        ))
-        counts = Counter(content.chunk_addresses())
-        db.executemany("INSERT OR IGNORE INTO chunks VALUES (?, 0)", [(a,) for a in counts])
-        db.executemany(
-            "UPDATE chunks SET refs=refs+? WHERE address=?", [(n, a) for a, n in counts.items()]
-        )
-        return content_id
-
-    def _decref(self, db: sqlite3.Connection, content_id: int, n: int = 1) -> None:
-        db.execute("UPDATE contents SET refs=refs-? WHERE id=?", (n, content_id))
-        row = db.execute(
-            "SELECT refs, extents FROM contents WHERE id=?", (content_id,)
-        ).fetchone()
-        if row is not None and row[0] <= 0:
-            db.execute("DELETE FROM contents WHERE id=?", (content_id,))
-            counts = Counter(e[0] for e in _content.EXTENT.iter_unpack(row[1]))
-            db.executemany(
-                "UPDATE chunks SET refs=refs-? WHERE address=?",
-                [(n, a) for a, n in counts.items()],
-            )
-
     # files: reading -----------------------------------------------------------
 
     def reader(self) -> sqlite3.Connection:
         """This thread's connection, for the read helpers in ``_tree``."""
         return self._db()
 
-    def committed_time(self, db: sqlite3.Connection, lineage: int, depth: int) -> Optional[float]:
-        row = db.execute(
-            "SELECT finished, started FROM commits WHERE lineage=? AND depth=?", (lineage, depth)
-        ).fetchone()
-        if row is None:
-            return None
-        return row[0] if row[0] is not None else row[1]
-
     # files: writing -------------------------------------------------------------
 
     def check_writable(self, target: CommitRef) -> None:
         """Fail early (before any byte is uploaded) if ``target`` cannot take writes."""
         db = self._db()
-        repo = self._repo(db, target.project, target.repo)
+        repo = _rows.repo(db, target.project, target.repo)
         if not target.id or (not COMMIT_ID.match(target.id) and not re.search(r"[\^~]", target.id)):
             branch = target.id or target.branch
             if not branch:
                 raise _errors.unknown("cannot pick commit with no id or branch")
             validate_name(branch)
-            if self._is_output(db, repo, branch):
+            if _rows.is_output(db, repo, branch):
                 raise _errors.output_branch(repo.project, repo.name, branch)
             return
-        commit = self._resolve(db, target)
+        commit = _rows.resolve(db, target)
         if commit.finished is not None:
             raise _errors.commit_finished(repo.project, repo.name, commit.id)
 
@@ -1047,7 +880,7 @@ class Store:
         lock, so concurrent streams on one branch each get their own commit.
         """
         with self._write() as db:
-            repo = self._repo(db, target.project, target.repo)
+            repo = _rows.repo(db, target.project, target.repo)
             branch: Optional[str] = None
             if not target.id:
                 branch = target.branch
@@ -1061,7 +894,7 @@ class Store:
                 else:
                     commit = self._new_commit(db, repo, head, branch, ORIGIN_USER, "", True)
             else:
-                commit = self._resolve(db, target)
+                commit = _rows.resolve(db, target)
                 if commit.finished is not None:
                     raise _errors.commit_finished(repo.project, repo.name, commit.id)
             segments = self.segments(db, commit)
@@ -1083,7 +916,7 @@ class Store:
                 new: Optional[Content] = None
                 parts = list(edit.parts)
                 if not edit.reset and old_id is not None:
-                    parts.insert(0, self.content(db, old_id))
+                    parts.insert(0, _refcounts.content(db, old_id))
                 for part in parts:
                     new = part if new is None else _content.concat(new, part, self.chunks.read)
                 if new is None and old_id is None:
@@ -1116,10 +949,10 @@ class Store:
                     (commit.lineage, path, commit.depth),
                 ).fetchone()
                 if own is not None and own[0] is not None:
-                    self._decref(db, own[0])
+                    _refcounts.decref(db, own[0])
         new_id: Optional[int] = None
         if new is not None:
-            new_id = self._store_content(db, new)
+            new_id = _refcounts.store_content(db, new)
             db.execute("UPDATE contents SET refs=refs+1 WHERE id=?", (new_id,))
             delta -= new.size
         db.execute(
