@@ -107,7 +107,7 @@ def build_history(store_dir: str, n: int) -> None:
     store.create_branch("default", "hist", "master", None, [])
     target = CommitRef("default", "hist", branch="master")
     content = make(0, b"", b"")
-    with store._write():  # one transaction for the whole history
+    with store.database.write():  # one transaction for the whole history
         for i in range(n):
             store.modify(target, {f"/dir/{i:07d}": Edit(reset=True, parts=[content])}, [])
     store.close()
