@@ -23,15 +23,14 @@ import uuid
 from typing import Callable, Optional
 
 import attrs
-import grpc
 from twisted.logger import Logger
 
 from pachs3gw.datadir import lock_data_dir
 from pachs3gw.pfsd import _content, _errors, _refcounts, _rows, _scan
-from pachs3gw.pfsd._chunks import ChunkStore, Lease
+from pachs3gw.pfsd._chunks import ChunkStore
 from pachs3gw.pfsd._db import Database
+from pachs3gw.pfsd._gc import Collector, keep_reserve
 from pachs3gw.pfsd._content import Content
-from pachs3gw.pfsd._errors import PfsError
 from pachs3gw.pfsd._records import (
     COMMIT_ID,
     DEFAULT_PROJECT,
@@ -48,9 +47,6 @@ from pachs3gw.pfsd._schema import SCHEMA, inserted_id
 
 log = Logger()
 
-#: Disk space kept aside so that a repo or branch can be deleted (and its
-#: chunks collected) when the disk is full: see ``Store._keep_reserve``.
-RESERVE_BYTES = 8 << 20
 
 
 class Store:
@@ -70,8 +66,8 @@ class Store:
 
     def _open(self, data_dir: str) -> None:
         self.chunks = ChunkStore(os.path.join(data_dir, "chunks"))
-        self._reserve_path = os.path.join(data_dir, "reserve")
-        self._keep_reserve()
+        reserve_path = os.path.join(data_dir, "reserve")
+        keep_reserve(reserve_path)
         self.database = Database(os.path.join(data_dir, "meta.sqlite"))
         # What the parts below and the readers call, bound once: as cheap
         # as a method of this class.
@@ -85,8 +81,11 @@ class Store:
         self.cached_committed_time = self.database.cached_committed_time
         self._lineages: dict[int, tuple[Optional[int], Optional[int]]] = {}
         self._commit_finished = threading.Condition()
-        self._gc_wanted = threading.Event()
-        self._closed = threading.Event()
+        self._collector = Collector(self.database, self.chunks, reserve_path)
+        self._gc_wanted = self._collector.wanted
+        self._freeing = self._collector.freeing
+        self.discard = self._collector.discard
+        self.collect_garbage = self._collector.collect_garbage
         db = self._db()
         db.executescript(SCHEMA)
         with self._write() as db:
@@ -99,15 +98,10 @@ class Store:
             data_dir=os.path.abspath(data_dir),
             temp=self.chunks.recovered_temp,
         )
-        self._gc_thread = threading.Thread(target=self._gc_loop, name="pfsd-gc", daemon=True)
-        self._sweep_orphans = True
-        self._gc_wanted.set()
-        self._gc_thread.start()
+        self._collector.start()
 
     def close(self) -> None:
-        self._closed.set()
-        self._gc_wanted.set()
-        self._gc_thread.join(timeout=10)
+        self._collector.close()
         self.chunks.close()
         self.database.close()
         self._dir_lock.release()
@@ -769,125 +763,3 @@ class Store:
             (commit.lineage, path, commit.depth, new_id),
         )
         return delta
-
-    # garbage collection -----------------------------------------------------
-
-    def discard(self, lease: Lease) -> None:
-        """Forget a failed upload's lease; the chunks it wrote go if unused."""
-        created = list(lease.created)
-        lease.release()
-        for address in created:
-            self.chunks.collect(address, self._unreferenced)
-
-    def _unreferenced(self, address: bytes) -> bool:
-        with self._write() as db:
-            row = db.execute("SELECT refs FROM chunks WHERE address=?", (address,)).fetchone()
-            if row is None:
-                return True
-            if row[0] > 0:
-                return False
-            try:
-                db.execute("DELETE FROM chunks WHERE address=? AND refs<=0", (address,))
-            except sqlite3.Error as e:
-                if not _errors.is_storage_full(e):
-                    raise
-                # The file may go all the same (freeing space is the point);
-                # the unreferenced row is dropped by a later collection.
-            return True
-
-    def collect_garbage(self) -> int:
-        """Delete every chunk no content refers to; returns how many went."""
-        db = self._db()
-        freed = 0
-        while not self._closed.is_set():
-            rows = db.execute("SELECT address FROM chunks WHERE refs=0 LIMIT 500").fetchall()
-            if not rows:
-                break
-            progress = False
-            for (address,) in rows:
-                if self.chunks.collect(address, self._unreferenced):
-                    freed += 1
-                    progress = True
-            if not progress:
-                break
-        return freed
-
-    def _sweep(self) -> int:
-        """At start-up: chunk files without a metadata row (a crashed upload's); how many went."""
-        db = self._db()
-        removed = 0
-        for address in self.chunks.all_addresses():
-            if self._closed.is_set():
-                break
-            if db.execute("SELECT 1 FROM chunks WHERE address=?", (address,)).fetchone() is None:
-                if self.chunks.collect(address, self._unreferenced):
-                    removed += 1
-        return removed
-
-    def _gc_loop(self) -> None:
-        while not self._closed.is_set():
-            self._gc_wanted.wait()
-            self._gc_wanted.clear()
-            if self._closed.is_set():
-                break
-            try:
-                started = time.monotonic()
-                orphans = 0
-                if self._sweep_orphans:
-                    self._sweep_orphans = False
-                    orphans = self._sweep()
-                    if orphans:
-                        log.info("pfsd recovery removed {orphans} chunk(s) no metadata refers to", orphans=orphans)
-                freed = self.collect_garbage()
-                if freed:
-                    log.info(
-                        "pfsd GC removed {freed} unreferenced chunk(s) in {ms} ms",
-                        freed=freed,
-                        ms=round((time.monotonic() - started) * 1000, 1),
-                    )
-                self._keep_reserve()
-            except Exception:  # pragma: no cover - keep collecting next time
-                log.failure("garbage collection failed")
-
-    # a full disk ------------------------------------------------------------
-
-    def _keep_reserve(self) -> None:
-        """Set :data:`RESERVE_BYTES` aside in ``DATA/reserve``, if not already (best effort).
-
-        On a full disk every write fails, including the SQLite transaction
-        that deletes a repo or branch, which is how an operator frees space
-        (the collector then removes the chunks).  :meth:`_freeing` gives
-        this reserve up to let such a deletion commit; it is set aside again
-        after the next collection, once there is room.
-        """
-        if os.path.exists(self._reserve_path):
-            return
-        tmp = self._reserve_path + ".tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.posix_fallocate(fd, 0, RESERVE_BYTES)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(tmp, self._reserve_path)
-        except OSError as e:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            if not _errors.is_storage_full(e):
-                raise
-
-    def _freeing(self, delete: Callable[[], None]) -> None:
-        """Run a deletion; if the disk is full, release the reserve and run it again."""
-        try:
-            delete()
-            return
-        except PfsError as e:
-            if e.code != grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise
-            try:
-                os.unlink(self._reserve_path)
-            except FileNotFoundError:
-                raise e from None
-        log.warn("disk full: released the {reserved} reserved bytes to let a deletion commit", reserved=RESERVE_BYTES)
-        delete()
