@@ -118,12 +118,6 @@ def resolve(db: sqlite3.Connection, ref: CommitRef) -> CommitRec:
     return commit
 
 
-def children(db: sqlite3.Connection, commit: CommitRec) -> list[str]:
-    """The IDs of a commit's children, oldest first."""
-    return [
-        r[0] for r in db.execute("SELECT id FROM commits WHERE parent=? ORDER BY seq", (commit.id,))
-    ]
-
 
 def committed_time(db: sqlite3.Connection, lineage: int, depth: int) -> Optional[float]:
     """When the commit at ``(lineage, depth)`` finished (started, if still open)."""

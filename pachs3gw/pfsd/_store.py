@@ -17,10 +17,8 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import threading
 import time
-import uuid
-from typing import Callable, Optional
+from typing import Optional
 
 import attrs
 from twisted.logger import Logger
@@ -28,6 +26,7 @@ from twisted.logger import Logger
 from pachs3gw.datadir import lock_data_dir
 from pachs3gw.pfsd import _content, _errors, _refcounts, _rows, _scan
 from pachs3gw.pfsd._chunks import ChunkStore
+from pachs3gw.pfsd._commits import Commits, Lineages, ensure_branch, new_commit
 from pachs3gw.pfsd._db import Database
 from pachs3gw.pfsd._gc import Collector, keep_reserve
 from pachs3gw.pfsd._content import Content
@@ -43,7 +42,7 @@ from pachs3gw.pfsd._records import (
     RepoRec,
     validate_name,
 )
-from pachs3gw.pfsd._schema import SCHEMA, inserted_id
+from pachs3gw.pfsd._schema import SCHEMA
 
 log = Logger()
 
@@ -79,13 +78,24 @@ class Store:
         self.resolve = self.database.resolve
         self.cached_content = self.database.cached_content
         self.cached_committed_time = self.database.cached_committed_time
-        self._lineages: dict[int, tuple[Optional[int], Optional[int]]] = {}
-        self._commit_finished = threading.Condition()
         self._collector = Collector(self.database, self.chunks, reserve_path)
         self._gc_wanted = self._collector.wanted
         self._freeing = self._collector.freeing
         self.discard = self._collector.discard
         self.collect_garbage = self._collector.collect_garbage
+        self._lineages = Lineages()
+        self.segments = self._lineages.segments
+        commits = Commits(self.database, self._lineages, self._gc_wanted)
+        self.start_commit = commits.start_commit
+        self.finish_commit = commits.finish_commit
+        self.inspect_commit = commits.inspect_commit
+        self.list_commits = commits.list_commits
+        self.children = commits.children
+        self.commit_set = commits.commit_set
+        self.all_commits = commits.all_commits
+        self.squash_commit = commits.squash_commit
+        self.drop_commit = commits.drop_commit
+        self.clear_commit = commits.clear_commit
         db = self._db()
         db.executescript(SCHEMA)
         with self._write() as db:
@@ -202,7 +212,7 @@ class Store:
         for lineage in lineages:
             _refcounts.drop_rows(db, lineage, 0)
             db.execute("DELETE FROM lineages WHERE id=?", (lineage,))
-            self._lineages.pop(lineage, None)
+            self._lineages.forget(lineage)
         db.execute("DELETE FROM commits WHERE repo=?", (repo.id,))
         db.execute("DELETE FROM branches WHERE repo=?", (repo.id,))
         db.execute("DELETE FROM provenance WHERE repo=? OR prov_repo=?", (repo.id, repo.id))
@@ -243,7 +253,7 @@ class Store:
                 )
                 if head_commit is None:
                     # pachd gives every new branch a head: an empty finished commit.
-                    head_commit = self._new_commit(db, repo, None, name, ORIGIN_AUTO, "", True)
+                    head_commit = new_commit(db, repo, None, name, ORIGIN_AUTO, "", True)
             if head_commit is not None:
                 db.execute(
                     "UPDATE branches SET head=? WHERE repo=? AND name=?",
@@ -318,7 +328,7 @@ class Store:
             (repo.id,),
         ).fetchall()
         for lineage, depth in heads:
-            for seg_lineage, seg_depth in self._segments(db, lineage, depth):
+            for seg_lineage, seg_depth in self._lineages.segments_of(db, lineage, depth):
                 if reach.get(seg_lineage, -1) < seg_depth:
                     reach[seg_lineage] = seg_depth
         for (lineage,) in db.execute(
@@ -329,323 +339,10 @@ class Store:
             db.execute("DELETE FROM commits WHERE lineage=? AND depth>?", (lineage, keep))
             if keep == 0 and lineage not in reach:
                 db.execute("DELETE FROM lineages WHERE id=?", (lineage,))
-                self._lineages.pop(lineage, None)
+                self._lineages.forget(lineage)
 
     # commits ------------------------------------------------------------------
 
-
-    def _lineage(self, db: sqlite3.Connection, lineage: int) -> tuple[Optional[int], Optional[int]]:
-        cached = self._lineages.get(lineage)
-        if cached is None:
-            row = db.execute(
-                "SELECT base_lineage, base_depth FROM lineages WHERE id=?", (lineage,)
-            ).fetchone()
-            cached = (row[0], row[1]) if row else (None, None)
-            self._lineages[lineage] = cached
-        return cached
-
-    def _segments(self, db: sqlite3.Connection, lineage: Optional[int], depth: Optional[int]) -> list[tuple[int, int]]:
-        segments = []
-        while lineage is not None and depth is not None:
-            segments.append((lineage, depth))
-            lineage, depth = self._lineage(db, lineage)
-        return segments
-
-    def segments(self, db: sqlite3.Connection, commit: CommitRec) -> list[tuple[int, int]]:
-        return self._segments(db, commit.lineage, commit.depth)
-
-    def _new_commit(
-        self,
-        db: sqlite3.Connection,
-        repo: RepoRec,
-        parent: Optional[CommitRec],
-        branch: Optional[str],
-        origin: int,
-        description: str,
-        finished: bool,
-    ) -> CommitRec:
-        """Insert a commit (lineage rule in the module docstring) and move the branch."""
-        if parent is not None:
-            depth = parent.depth + 1
-            # Extend the lineage only from its tip (a squash or drop can leave
-            # a gap above the parent that deeper commits still read through).
-            taken = db.execute(
-                "SELECT 1 FROM commits WHERE lineage=? AND depth>=? LIMIT 1",
-                (parent.lineage, depth),
-            ).fetchone()
-            if taken is None:
-                lineage = parent.lineage
-            else:
-                lineage = inserted_id(db.execute(
-                    "INSERT INTO lineages(repo, base_lineage, base_depth) VALUES (?,?,?)",
-                    (repo.id, parent.lineage, parent.depth),
-                ))
-        else:
-            depth = 1
-            lineage = inserted_id(db.execute(
-                "INSERT INTO lineages(repo, base_lineage, base_depth) VALUES (?, NULL, NULL)",
-                (repo.id,),
-            ))
-        now = time.time()
-        commit_id = uuid.uuid4().hex
-        cur = db.execute(
-            "INSERT INTO commits(id, repo, lineage, depth, parent, branch, origin, description,"
-            " started, finished, size) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                commit_id,
-                repo.id,
-                lineage,
-                depth,
-                parent.id if parent else None,
-                branch,
-                origin,
-                description,
-                now,
-                now if finished else None,
-                parent.size if parent else 0,
-            ),
-        )
-        if branch:
-            db.execute(
-                "UPDATE branches SET head=? WHERE repo=? AND name=?", (commit_id, repo.id, branch)
-            )
-        return CommitRec(
-            inserted_id(cur), commit_id, repo, lineage, depth, parent.id if parent else None,
-            branch, origin, description, now, now if finished else None,
-            parent.size if parent else 0, "",
-        )
-
-    def _ensure_branch(self, db: sqlite3.Connection, repo: RepoRec, name: str) -> Optional[CommitRec]:
-        """The head of a branch we are about to commit on (created if missing)."""
-        validate_name(name)
-        row = _rows.branch_row(db, repo, name)
-        if row is None:
-            db.execute("INSERT INTO branches VALUES (?, ?, NULL, ?)", (repo.id, name, time.time()))
-            return None
-        if _rows.is_output(db, repo, name):
-            raise _errors.output_branch(repo.project, repo.name, name)
-        return _rows.commit_by_id(db, repo, row[1]) if row[1] else None
-
-    def start_commit(
-        self, project: str, repo_name: str, branch: str, parent: Optional[CommitRef], description: str
-    ) -> CommitRec:
-        with self._write() as db:
-            repo = _rows.repo(db, project, repo_name)
-            if branch:
-                head = self._ensure_branch(db, repo, branch)
-            else:
-                head = None
-            if parent is not None and (parent.id or parent.branch):
-                head = _rows.resolve(db, parent)
-            return self._new_commit(db, repo, head, branch or None, ORIGIN_USER, description, False)
-
-    def finish_commit(self, ref: CommitRef, description: str, error: str, force: bool) -> None:
-        with self._write() as db:
-            commit = _rows.resolve(db, ref)
-            if commit.finished is not None:
-                raise _errors.commit_finished(commit.repo.project, commit.repo.name, commit.id)
-            db.execute(
-                "UPDATE commits SET finished=?, error=?, description=CASE WHEN ?='' THEN"
-                " description ELSE ? END WHERE id=?",
-                (time.time(), error, description, description, commit.id),
-            )
-        with self._commit_finished:
-            self._commit_finished.notify_all()
-
-    def commit_set(self, commit_id: str) -> list[CommitRec]:
-        """The commits with a global ID: at most one here (no downstream propagation)."""
-        with self._read() as db:
-            row = db.execute(
-                f"SELECT {_rows.COMMIT_COLUMNS} FROM commits WHERE id=?", (commit_id,)
-            ).fetchone()
-            if row is None:
-                return []
-            return [_rows.commit_rec(_rows.repo_by_id(db, row[2]), row)]
-
-    def all_commits(self, project: str) -> list[CommitRec]:
-        """Every commit (of one project, if given), newest first: ListCommitSet."""
-        with self._read() as db:
-            repos = {r.id: r for r in (_rows.repo_by_id(db, i) for (i,) in db.execute("SELECT id FROM repos"))}
-            rows = db.execute(f"SELECT {_rows.COMMIT_COLUMNS} FROM commits ORDER BY seq DESC").fetchall()
-            return [
-                _rows.commit_rec(repos[row[2]], row)
-                for row in rows
-                if not project or repos[row[2]].project == project
-            ]
-
-    def squash_commit(self, ref: CommitRef) -> None:
-        """pachd's SquashCommit: fold a commit's changes into its children and forget it.
-
-        Every child keeps its tree: a child further along the lineage takes
-        the commit's rows it does not override (moved up one depth); a
-        child that forked a lineage from it gets a copy of them in its own
-        first depth and the fork is re-based on the commit's parent.
-        """
-        with self._write() as db:
-            commit = _rows.resolve(db, ref)
-            repo = commit.repo
-            children = [_rows.commit_by_id(db, repo, c) for c in _rows.children(db, commit)]
-            if not children:
-                raise _errors.unknown(
-                    "cannot squash a commit that has no children as that would cause data"
-                    f" loss, use the drop operation instead: {repo.project}/{repo.name}@{commit.id}"
-                )
-            rows = db.execute(
-                "SELECT path, content FROM files WHERE lineage=? AND depth=?",
-                (commit.lineage, commit.depth),
-            ).fetchall()
-            parent = _rows.commit_by_id(db, repo, commit.parent) if commit.parent else None
-            for child in children:
-                if child.lineage == commit.lineage:
-                    continue
-                for path, content_id in rows:
-                    added = db.execute(
-                        "INSERT OR IGNORE INTO files VALUES (?, ?, ?, ?)",
-                        (child.lineage, path, child.depth, content_id),
-                    ).rowcount
-                    if added and content_id is not None:
-                        db.execute("UPDATE contents SET refs=refs+1 WHERE id=?", (content_id,))
-                db.execute(
-                    "UPDATE lineages SET base_lineage=?, base_depth=? WHERE id=?",
-                    (parent.lineage if parent else None, parent.depth if parent else None,
-                     child.lineage),
-                )
-                self._lineages.pop(child.lineage, None)
-            if any(child.lineage == commit.lineage for child in children):
-                # Rows the child overrides stay behind (the move is ignored) and go.
-                for path, content_id in rows:
-                    moved = db.execute(
-                        "UPDATE OR IGNORE files SET depth=? WHERE lineage=? AND path=? AND depth=?",
-                        (commit.depth + 1, commit.lineage, path, commit.depth),
-                    ).rowcount
-                    if not moved and content_id is not None:
-                        _refcounts.decref(db, content_id)
-                db.execute(
-                    "DELETE FROM files WHERE lineage=? AND depth=?", (commit.lineage, commit.depth)
-                )
-            else:
-                _refcounts.drop_depth(db, commit)
-            db.execute(
-                "UPDATE commits SET parent=? WHERE parent=?",
-                (commit.parent, commit.id),
-            )
-            self._forget_commit(db, commit, parent)
-        self._gc_wanted.set()
-
-    def drop_commit(self, ref: CommitRef) -> None:
-        """pachd's DropCommit: delete a commit that has no children, and its changes."""
-        with self._write() as db:
-            commit = _rows.resolve(db, ref)
-            repo = commit.repo
-            if _rows.children(db, commit):
-                raise _errors.unknown(
-                    f"cannot drop a commit that has children: {repo.project}/{repo.name}@{commit.id}"
-                )
-            parent = _rows.commit_by_id(db, repo, commit.parent) if commit.parent else None
-            _refcounts.drop_depth(db, commit)
-            self._forget_commit(db, commit, parent)
-        self._gc_wanted.set()
-
-    def _forget_commit(
-        self, db: sqlite3.Connection, commit: CommitRec, parent: Optional[CommitRec]
-    ) -> None:
-        """Remove a commit's row; branches at it move to its parent (or a new empty commit)."""
-        db.execute("DELETE FROM commits WHERE id=?", (commit.id,))
-        for (branch,) in db.execute(
-            "SELECT name FROM branches WHERE repo=? AND head=?", (commit.repo.id, commit.id)
-        ).fetchall():
-            if parent is not None:
-                db.execute(
-                    "UPDATE branches SET head=? WHERE repo=? AND name=?",
-                    (parent.id, commit.repo.id, branch),
-                )
-            else:
-                self._new_commit(db, commit.repo, None, branch, ORIGIN_AUTO, "", True)
-        if db.execute("SELECT 1 FROM commits WHERE lineage=? LIMIT 1", (commit.lineage,)).fetchone() is None:
-            if db.execute(
-                "SELECT 1 FROM lineages WHERE base_lineage=? LIMIT 1", (commit.lineage,)
-            ).fetchone() is None:
-                db.execute("DELETE FROM files WHERE lineage=?", (commit.lineage,))
-                db.execute("DELETE FROM lineages WHERE id=?", (commit.lineage,))
-                self._lineages.pop(commit.lineage, None)
-
-    def clear_commit(self, ref: CommitRef) -> None:
-        with self._write() as db:
-            commit = _rows.resolve(db, ref)
-            if commit.finished is not None:
-                raise _errors.commit_finished(commit.repo.project, commit.repo.name, commit.id)
-            _refcounts.drop_depth(db, commit)
-            parent_size = 0
-            if commit.parent:
-                parent_size = _rows.commit_by_id(db, commit.repo, commit.parent).size
-            db.execute("UPDATE commits SET size=? WHERE id=?", (parent_size, commit.id))
-        self._gc_wanted.set()
-
-    def inspect_commit(self, ref: CommitRef, wait_finished: bool = False, is_active: Optional[Callable[[], bool]] = None) -> CommitRec:
-        while True:
-            commit = self.resolve(ref)
-            if not wait_finished or commit.finished is not None:
-                return commit
-            if is_active is not None and not is_active():
-                return commit
-            with self._commit_finished:
-                self._commit_finished.wait(0.5)
-
-    def children(self, commit: CommitRec) -> list[str]:
-        return _rows.children(self._db(), commit)
-
-    def list_commits(
-        self,
-        project: str,
-        repo_name: str,
-        to: Optional[CommitRef],
-        from_: Optional[CommitRef],
-        number: int,
-        reverse: bool,
-        origin: int = 0,
-        started: Optional[float] = None,
-    ) -> list[CommitRec]:
-        """pachd's ListCommit: newest first from ``to`` back to (not including) ``from_``.
-
-        ``origin`` (an OriginKind number, 0 = any) keeps only commits of that
-        origin, before ``number`` counts them, as pachd does; without ``to``,
-        ``started`` keeps commits started before it (after it if ``reverse``).
-        """
-        with self._read() as db:
-            repo = _rows.repo(db, project, repo_name)
-            stop = _rows.resolve(db, from_).id if from_ is not None else None
-            result: list[CommitRec] = []
-            if to is not None:
-                commit: Optional[CommitRec] = _rows.resolve(db, to)
-                while commit is not None and commit.id != stop:
-                    if not origin or commit.origin == origin:
-                        result.append(commit)
-                    if number and len(result) >= number and not reverse:
-                        break
-                    commit = (
-                        _rows.commit_by_id(db, repo, commit.parent) if commit.parent else None
-                    )
-            else:
-                where = "repo=?"
-                args: list[object] = [repo.id]
-                if origin:
-                    where += " AND origin=?"
-                    args.append(origin)
-                if started is not None:
-                    where += " AND started>?" if reverse else " AND started<?"
-                    args.append(started)
-                limit = number and not reverse
-                rows = db.execute(
-                    f"SELECT {_rows.COMMIT_COLUMNS} FROM commits WHERE {where} ORDER BY seq DESC"
-                    + (" LIMIT ?" if limit else ""),
-                    args + [number] if limit else args,
-                ).fetchall()
-                result = [_rows.commit_rec(repo, row) for row in rows]
-            if reverse:
-                result.reverse()
-                if number:
-                    result = result[:number]
-            return result
 
     # contents ---------------------------------------------------------------
 
@@ -691,16 +388,16 @@ class Store:
                 branch = target.id
             commit: CommitRec
             if branch:
-                head = self._ensure_branch(db, repo, branch)
+                head = ensure_branch(db, repo, branch)
                 if head is not None and head.finished is None:
                     commit = head
                 else:
-                    commit = self._new_commit(db, repo, head, branch, ORIGIN_USER, "", True)
+                    commit = new_commit(db, repo, head, branch, ORIGIN_USER, "", True)
             else:
                 commit = _rows.resolve(db, target)
                 if commit.finished is not None:
                     raise _errors.commit_finished(repo.project, repo.name, commit.id)
-            segments = self.segments(db, commit)
+            segments = self._lineages.segments(db, commit)
             size = commit.size
             for prefix in deleted_dirs:
                 scan = _scan.MergedScan(db, segments, prefix, _scan.dir_upper(prefix))
