@@ -4,8 +4,10 @@ A file row points at a ``contents`` row (shared by every file with the same
 extents: CopyFile reuses it); a content row counts the file rows that point
 at it, and ``chunks`` counts, per chunk file, the extents of live contents
 inside it. The collector (``_gc``) deletes a chunk file only at zero, so
-every function that adds or removes a file row goes through here.
-Module functions over the write connection, called inside a write.
+a file row that goes must give its reference back: through here. (Adding
+one is a ``refs=refs+1`` next to the INSERT, in ``_files`` and
+``_commits.Commits.squash_commit``.) Module functions over the write
+connection, called inside a write.
 """
 
 from __future__ import annotations
