@@ -57,9 +57,11 @@ READ_PIECE = (256 << 10) - 4096
 
 #: How long after the end of a ModifyFile stream a cancellation may still
 #: surface in grpcio (measured: usually < 1 ms, up to ~25 ms with a busy
-#: GIL). A client that must never commit on abort should not rely on this
-#: alone: before cancelling, it can send an AddFile with a ``url`` source,
-#: which this server (UNIMPLEMENTED) and pachd (fetch error) both reject.
+#: GIL), for streams that end without ``END_OF_STREAM_PATH``. A client that
+#: must never commit on abort should not rely on this alone: ours
+#: (``PfsClient.modify_file``) ends a failed stream with
+#: ``proto.conventions.abort_request()``, a CopyFile from a repo that never
+#: exists, which this server (NOT_FOUND) and pachd both refuse.
 CANCEL_SETTLE_SECONDS = 0.01
 
 F = TypeVar("F", bound=Callable[..., Any])
