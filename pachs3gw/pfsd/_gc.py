@@ -59,7 +59,12 @@ def keep_reserve(reserve_path: str) -> None:
 
 
 class Collector:
-    """The chunk collector of one store (its thread, and the reserve at ``reserve_path``)."""
+    """The chunk collector of one store (its thread, and the reserve at ``reserve_path``).
+
+    Threads: :meth:`discard` and :meth:`freeing` run on the caller's (a
+    worker thread, during a call); collections run on ``pfsd-gc``, and
+    :meth:`collect_garbage` on whichever thread calls it.
+    """
 
     def __init__(self, database: Database, chunks: ChunkStore, reserve_path: str) -> None:
         self._db = database.connection
