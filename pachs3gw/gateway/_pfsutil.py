@@ -61,7 +61,8 @@ async def ensure_repo(client: PfsClient, name: str, branch: str = "master") -> N
 POISON_REPO = "_s3gateway_poison_"
 
 
-def _poison() -> pfs.ModifyFileRequest:
+def poison() -> pfs.ModifyFileRequest:
+    """A request every PFS server refuses: a CopyFile from a repo that never exists."""
     src = refs.file(refs.commit(POISON_REPO, "0" * 32), "/aborted")
     return pfs.ModifyFileRequest(copy_file=pfs.CopyFile(dst="/.s3gateway-aborted", src=src))
 
@@ -88,7 +89,7 @@ async def modify_all_or_nothing(
             yield from requests
         except Exception as e:  # noqa: BLE001 - re-raised below, on the reactor thread
             failures.append(e)
-            yield _poison()
+            yield poison()
 
     try:
         await client.modify_file(guarded())
