@@ -19,7 +19,7 @@ from pachs3gw.gateway._errors import Context, to_s3_error
 from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
 from pachs3gw.gateway.history import HistoryCache
-from pachs3gw.gateway.keys import key_to_path
+from pachs3gw.gateway.keys import KeyPaths
 from pachs3gw.gateway.metadata import MetadataStore, Record
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
@@ -53,6 +53,7 @@ class BackendCore:
         metadata: MetadataStore | None = None,
         multipart: MultipartState | None = None,
         histories: HistoryCache | None = None,
+        keys: KeyPaths | None = None,
     ) -> None:
         self._client = client
         self._reactor = reactor if reactor is not None else client.reactor
@@ -60,6 +61,7 @@ class BackendCore:
         self._meta = metadata if metadata is not None else MetadataStore(self._reactor, self._pool)
         self._mp = multipart if multipart is not None else MultipartState()
         self._histories = histories if histories is not None else HistoryCache()
+        self._keys = keys if keys is not None else KeyPaths()
 
     # helpers ------------------------------------------------------------------
 
@@ -159,23 +161,37 @@ class BackendCore:
         resolved commit ID, which becomes the version ID and pins later reads
         (a concurrent overwrite cannot mix into a GET).
         """
-        path = key_to_path(key)
+        paths = self._keys.read_paths(key)
         no_such_key = errors.NoSuchKey(resource=key, extra={"Key": key})
+        for n, path in enumerate(paths):
+            # Two candidates only while the server's path rules are unknown.
+            try:
+                commit, finfo = await self._inspect_at(ref, version_id, path, no_such_key)
+            except (pfs_errors.FileNotFound, pfs_errors.InvalidName):
+                if n + 1 == len(paths):
+                    raise
+                continue
+            if finfo.file_type != pfs.DIR:
+                self._keys.found(key, path)
+                break
+            if n + 1 == len(paths):
+                raise no_such_key
+        record = await self._meta.get(self._client, ref.project, ref.repo, key, finfo.hash)
+        return refs.file(commit, path), self._info(key, finfo, record, commit.id), record
+
+    async def _inspect_at(
+        self, ref: BucketRef, version_id: str | None, path: str, no_such_key: errors.S3Error
+    ) -> tuple[pfs.Commit, pfs.FileInfo]:
         if version_id or ref.commit_id is not None:
             commit = await self._read_commit(ref, version_id)
             assert commit is not None
-            finfo = await self._client.inspect_file(refs.file(commit, path))
-        else:
-            try:
-                finfo = await self._client.inspect_file(refs.file(ref.head(), path))
-            except pfs_errors.CommitNotFound:
-                raise no_such_key from None  # a branch without commits
-            commit_id = finfo.file.commit.id or (await self._branch_info(ref)).head.id
-            commit = ref.at(commit_id)
-        if finfo.file_type == pfs.DIR:
-            raise no_such_key
-        record = await self._meta.get(self._client, ref.project, ref.repo, key, finfo.hash)
-        return refs.file(commit, path), self._info(key, finfo, record, commit.id), record
+            return commit, await self._client.inspect_file(refs.file(commit, path))
+        try:
+            finfo = await self._client.inspect_file(refs.file(ref.head(), path))
+        except pfs_errors.CommitNotFound:
+            raise no_such_key from None  # a branch without commits
+        commit_id = finfo.file.commit.id or (await self._branch_info(ref)).head.id
+        return ref.at(commit_id), finfo
 
     async def _bucket_exists(self, ref: BucketRef) -> None:
         if ref.commit_id is not None:

@@ -26,7 +26,7 @@ from zope.interface import implementer
 from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import modify_all_or_nothing, to_datetime
 from pachs3gw.gateway.buckets import bucket_name, parse_bucket
-from pachs3gw.gateway.keys import key_to_path
+from pachs3gw.gateway.keys import KeyPaths, check_key
 from pachs3gw.gateway.history import HistoryCache
 from pachs3gw.gateway.listing import list_page
 from pachs3gw.gateway.metadata import MetadataStore, Record
@@ -160,8 +160,8 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         self, bucket: str, key: str, body: IBodySource, metadata: ObjectMetadata
     ) -> WriteResult:
         ref = parse_bucket(bucket)
-        path = key_to_path(key)
         await self._writable(ref)
+        path = await self._keys.write_path(self._client, ref.head(), key)
         md5: list[str] = []
 
         def requests() -> Iterator[pfs.ModifyFileRequest]:
@@ -196,19 +196,22 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         ref = parse_bucket(bucket)
         if version_id:
             return await self._delete_version(ref, key, version_id)
-        path = key_to_path(key)
+        candidates = self._keys.read_paths(key)
         info = await self._writable(ref)
-        if not info.head.id or not await self._is_file(ref.at(info.head.id), path):
+        paths = [
+            p for p in candidates if info.head.id and await self._is_file(ref.at(info.head.id), p)
+        ]
+        if not paths:
             return DeleteResult(key=key)  # S3: deleting nothing succeeds, and no commit
         await self._client.modify_file(
-            [pfs_client.set_commit(ref.head()), pfs_client.delete_file(path)]
+            [pfs_client.set_commit(ref.head())] + [pfs_client.delete_file(p) for p in paths]
         )
         return DeleteResult(key=key)
 
     async def _is_file(self, commit: pfs.Commit, path: str) -> bool:
         try:
             finfo = await self._client.inspect_file(refs.file(commit, path))
-        except (pfs_errors.FileNotFound, pfs_errors.NotARegularFile):
+        except (pfs_errors.FileNotFound, pfs_errors.NotARegularFile, pfs_errors.InvalidName):
             return False
         return finfo.file_type != pfs.DIR
 
@@ -232,7 +235,7 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
                 versioned.append((i, key, version_id))
                 continue
             try:
-                candidates.append((i, key, key_to_path(key)))
+                candidates.extend((i, key, path) for path in self._keys.read_paths(key))
             except errors.S3Error as e:
                 results[i] = DeleteResult(key, None, e)
         paths: list[str] = []
@@ -270,7 +273,7 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         self, source: CopySource, bucket: str, key: str, metadata: ObjectMetadata | None
     ) -> WriteResult:
         ref = parse_bucket(bucket)
-        path = key_to_path(key)
+        check_key(key)  # a bad key fails before the source is read
         src_file, src_info, _ = await self._copy_source(source)
         if (
             metadata is None
@@ -280,6 +283,7 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         ):
             raise errors.copy_onto_itself()
         await self._writable(ref)
+        path = await self._keys.write_path(self._client, ref.head(), key)
         await self._client.modify_file(
             [pfs_client.set_commit(ref.head()), pfs_client.copy_file(path, src_file)]
         )
@@ -346,6 +350,7 @@ class PfsBackendFactory:
         self.metadata = MetadataStore(self._reactor, self._pool, cache_size=metadata_cache_size)
         self.multipart = MultipartState()
         self.histories = HistoryCache()
+        self.keys = KeyPaths()
 
     def backend_for(self, access_key: str | None) -> IBackend:
         """*Reactor thread.*"""
@@ -354,7 +359,8 @@ class PfsBackendFactory:
         if access_key and forward:
             client = client.with_token(access_key)
         return PfsBackend(
-            client, self._reactor, self._pool, self.metadata, self.multipart, self.histories
+            client, self._reactor, self._pool, self.metadata, self.multipart, self.histories,
+            self.keys,
         )
 
 

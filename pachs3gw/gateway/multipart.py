@@ -45,7 +45,7 @@ from pachs3gw.gateway._mplayout import (
 )
 from pachs3gw.gateway._pfsutil import ensure_repo, modify_all_or_nothing, read_bytes
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
-from pachs3gw.gateway.keys import key_to_path
+from pachs3gw.gateway.keys import check_key
 from pachs3gw.gateway.metadata import Record
 from pachs3gw.pfs import client as pfs_client
 from pachs3gw.pfs import errors as pfs_errors
@@ -154,7 +154,7 @@ class MultipartMixin(BackendCore):
         checksum_algorithm: str | None = None,
     ) -> str:
         ref = parse_bucket(bucket)
-        key_to_path(key)
+        check_key(key)
         await self._writable(ref)
         await self._ensure_mp_repo()
         upload_id = uuid.uuid4().hex
@@ -307,7 +307,7 @@ class MultipartMixin(BackendCore):
         parts: Sequence[CompletedPart],
     ) -> WriteResult:
         ref = parse_bucket(bucket)
-        path = key_to_path(key)
+        check_key(key)
         await self._writable(ref)
         listed = [(p.part_number, normalize_etag(p.etag)) for p in parts]
         try:
@@ -360,6 +360,7 @@ class MultipartMixin(BackendCore):
         etag = f"{etag}-{len(parts)}"
         part_checksums = [part.checksums_of(md5) for part, md5 in zip(chosen, md5s)]
         checksums = self._composite(upload, parts, part_checksums)
+        path = await self._keys.write_path(self._client, ref.head(), key)
         requests = [pfs_client.set_commit(ref.head()), pfs_client.delete_file(path)]
         requests += [
             pfs_client.copy_file(path, refs.file(fixed, layout.part_path(upload_id, p.number)), append=True)
