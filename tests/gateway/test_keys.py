@@ -30,7 +30,7 @@ from pachs3gw.gateway.keys import (
 )
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
-from pachs3gw.pfsd._store import clean_path
+from pachs3gw.pfsd._records import clean_path
 from pachs3gw.s3 import errors
 
 _PACHD_VALID = re.compile(r"^[ -~]+$")
