@@ -304,7 +304,9 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         commit = await self._read_commit(ref, None)
         if commit is None:
             return ListPage(contents=(), common_prefixes=(), is_truncated=False)
-        raw = await list_page(self._client, commit, prefix, delimiter, start_after, max_keys)
+        raw = await list_page(
+            self._client, commit, prefix, delimiter, start_after, max_keys, self._keys
+        )
         etags = await self._meta.etags(
             self._client, ref.project, ref.repo, [(k, f.hash) for k, f in raw.files]
         )

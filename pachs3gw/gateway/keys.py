@@ -38,6 +38,7 @@ never makes (e.g. ``/a/.s3folder/b`` written by another tool) is no key.
 from __future__ import annotations
 
 import enum
+import re
 import string
 
 from pachs3gw.pfs import client as pfs_client
@@ -53,14 +54,17 @@ FOLDER_MARKER = ".s3folder"
 ENCODED_DIR_NAME = ".pachs3gw-keys"
 ENCODED_DIR = "/" + ENCODED_DIR_NAME + "/"
 #: What pachd refuses besides non-printable-ASCII (its ``globRegex``).
-PACHD_GLOB_CHARACTERS = frozenset("*?[]{}!()@+^")
-#: Characters the embedded store refuses in any path.
-EMBEDDED_REFUSED = frozenset("\x00\U0010ffff")
+_PACHD_GLOB = re.compile(r"[*?\[\]{}!()@+^]")
+#: Besides NUL, what the embedded store refuses in any path (its scan bound).
+TOP = "\U0010ffff"
 #: First segments that belong to the gateway.
 _RESERVED_TOP = frozenset({ENCODED_DIR_NAME, END_OF_STREAM_PATH.lstrip("/")})
-_PRINTABLE_ASCII = frozenset(chr(c) for c in range(0x20, 0x7F))
+_MARKER_SEGMENT = "/" + FOLDER_MARKER + "/"
+_MARKER_SUFFIX = "/" + FOLDER_MARKER
 _HEX = frozenset(string.hexdigits.lower())
-#: Probe path of :meth:`KeyPaths.write_path`: refused by pachd on two counts.
+#: Commits a :class:`KeyPaths` remembers as holding no encoded key.
+MAX_REMEMBERED_COMMITS = 100_000
+#: The path :meth:`KeyPaths.learn` tries: refused by pachd on two counts.
 PROBE_PATH = "/.pachs3gw-probe-\u00e9(1)"
 
 
@@ -76,30 +80,33 @@ def check_key(key: str) -> None:
     """The limits S3 itself sets: 1 to 1024 bytes of UTF-8."""
     if not key:
         raise errors.InvalidArgument("Object keys must not be empty.")
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+    # At most 4 bytes a character: short keys need no encoding to be measured.
+    if len(key) > MAX_KEY_BYTES // 4 and len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise errors.KeyTooLongError(resource=key)
 
 
-def _segments(key: str) -> list[str]:
-    """The path segments of a key's plain path (a folder key's last is the marker's dir)."""
-    return (key[:-1] if key.endswith("/") else key).split("/")
-
-
-def _plain_segment(segment: str) -> bool:
-    return segment not in ("", ".", "..", FOLDER_MARKER)
+def _encoded_everywhere(key: str) -> bool:
+    """Whether no PFS server keeps ``key``'s plain path as it is (or it would be ambiguous)."""
+    body = key[:-1] if key.endswith("/") else key
+    wrapped = "/" + body + "/"
+    return (
+        not body
+        or "//" in wrapped
+        or "/./" in wrapped
+        or "/../" in wrapped
+        or _MARKER_SEGMENT in wrapped
+        or body.partition("/")[0] in _RESERVED_TOP
+        or "\x00" in key
+        or TOP in key
+    )
 
 
 def placement(key: str) -> Placement:
     """Where ``key`` lives, whatever the server (``PLAIN_IF_ALLOWED``: it depends)."""
     check_key(key)
-    segments = _segments(key)
-    if (
-        not all(_plain_segment(s) for s in segments)
-        or segments[0] in _RESERVED_TOP
-        or not EMBEDDED_REFUSED.isdisjoint(key)
-    ):
+    if _encoded_everywhere(key):
         return Placement.ENCODED
-    if _PRINTABLE_ASCII.issuperset(key) and PACHD_GLOB_CHARACTERS.isdisjoint(key):
+    if key.isascii() and key.isprintable() and _PACHD_GLOB.search(key) is None:
         return Placement.PLAIN
     return Placement.PLAIN_IF_ALLOWED
 
@@ -136,26 +143,42 @@ def path_to_key(path: str) -> str | None:
         except errors.S3Error:
             return None  # too long
         return key
-    path = path if path.startswith("/") else "/" + path
-    key = path[1:]
-    if key == FOLDER_MARKER or key.endswith("/" + FOLDER_MARKER):
-        key = key[: -len(FOLDER_MARKER)]
-    try:
-        if placement(key) is Placement.ENCODED or plain_path(key) != path:
-            return None
-    except errors.S3Error:
-        return None  # empty or too long
+    if not path.startswith("/"):
+        path = "/" + path
+    if (
+        len(path) <= MAX_KEY_BYTES // 4
+        and "/." not in path
+        and "//" not in path
+        and not path.endswith("/")
+        and "\x00" not in path
+        and TOP not in path
+    ):
+        return path[1:]  # the common case: no segment could be special
+    # Paths from PFS are clean (no empty, "." or ".." segments, no trailing
+    # "/"), so this undoes plain_path; what is left to rule out is a path
+    # plain_path never makes (e.g. "/a/.s3folder/b", "/.pachs3gw-keys").
+    if path.endswith(_MARKER_SUFFIX):
+        key = path[1 : -len(FOLDER_MARKER)]
+    else:
+        key = path[1:]
+    if (
+        not key
+        or (len(key) > MAX_KEY_BYTES // 4 and len(key.encode("utf-8")) > MAX_KEY_BYTES)
+        or _encoded_everywhere(key)
+        or path.endswith("/")
+    ):
+        return None
     return key
 
 
 def could_be_plain_prefix(prefix: str) -> bool:
     """Whether some plain key may start with ``prefix`` (its whole segments are plain)."""
-    if not EMBEDDED_REFUSED.isdisjoint(prefix):
+    if "\x00" in prefix or TOP in prefix:
         return False
     whole = prefix.split("/")[:-1]
     if whole and whole[0] in _RESERVED_TOP:
         return False
-    return all(_plain_segment(s) for s in whole)
+    return all(s not in ("", ".", "..", FOLDER_MARKER) for s in whole)
 
 
 class KeyPaths:
@@ -170,6 +193,17 @@ class KeyPaths:
         self.allows_any_characters = allows_any_characters
         #: Probes sent (for tests).
         self.probes = 0
+        #: Commits known to hold no encoded key (commits never change), so
+        #: their listings need not look; bounded, forgotten all at once.
+        self._without_encoded: set[str] = set()
+
+    def has_no_encoded_keys(self, commit_id: str) -> bool:
+        return commit_id in self._without_encoded
+
+    def saw_no_encoded_keys(self, commit_id: str) -> None:
+        if len(self._without_encoded) >= MAX_REMEMBERED_COMMITS:
+            self._without_encoded.clear()
+        self._without_encoded.add(commit_id)
 
     def read_paths(self, key: str) -> tuple[str, ...]:
         """Where ``key`` may be, most likely first (two only while the server is unknown)."""
@@ -183,7 +217,8 @@ class KeyPaths:
         return (plain_path(key), encoded_path(key))
 
     def found(self, key: str, path: str) -> None:
-        """A read found ``key`` at ``path``: a plain path pachd refuses proves the server takes it."""
+        """A read found ``key`` at ``path``: a plain path pachd would refuse proves the
+        server takes any characters."""
         if self.allows_any_characters is None and path == plain_path(key):
             if placement(key) is Placement.PLAIN_IF_ALLOWED:
                 self.allows_any_characters = True

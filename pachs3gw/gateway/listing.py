@@ -43,6 +43,7 @@ from twisted.internet.defer import ensureDeferred
 from pachs3gw.gateway.keys import (
     ENCODED_DIR,
     FOLDER_MARKER,
+    KeyPaths,
     could_be_plain_prefix,
     hex_prefix,
     path_to_key,
@@ -121,12 +122,16 @@ async def list_page(
     delimiter: str,
     start_after: str,
     max_keys: int,
+    keys: KeyPaths | None = None,
 ) -> RawPage:
-    """One page of keys > ``start_after`` starting with ``prefix``."""
+    """One page of keys > ``start_after`` starting with ``prefix``.
+
+    :param keys: remembers the commits that hold no encoded key.
+    """
     if max_keys <= 0:
         return RawPage([], [], False, None)
     want = max_keys + 1
-    encoded = _encoded(client, commit, prefix, delimiter, start_after, want)
+    encoded = _encoded(client, commit, prefix, delimiter, start_after, want, keys)
     if not could_be_plain_prefix(prefix):
         streams = [await encoded]
     elif delimiter == "/":
@@ -155,12 +160,16 @@ async def _both(
 
 def _merge(streams: list[list[Entry]], max_keys: int) -> RawPage:
     """The first ``max_keys`` entries of the sorted union (a common prefix may be in both)."""
-    union: dict[str, Entry] = {}
-    for entries in streams:
-        for entry in entries:
-            union.setdefault(entry[0], entry)
-    # str order is code point order, which is UTF-8 byte order: S3's.
-    ordered = sorted(union.values(), key=lambda e: e[0])
+    filled = [entries for entries in streams if entries]
+    if len(filled) <= 1:
+        ordered = filled[0] if filled else []  # each stream is in order already
+    else:
+        union: dict[str, Entry] = {}
+        for entries in filled:
+            for entry in entries:
+                union.setdefault(entry[0], entry)
+        # str order is code point order, which is UTF-8 byte order: S3's.
+        ordered = sorted(union.values(), key=lambda e: e[0])
     page = ordered[:max_keys]
     return RawPage(
         files=[(name, info) for name, info in page if info is not None],
@@ -190,27 +199,45 @@ class _Folders:
     passed (a name above ``.s3folder`` was met, so the walk went by it).
     """
 
-    def __init__(self, client: PfsClient, commit: pfs.Commit, root: str) -> None:
+    def __init__(
+        self, client: PfsClient, commit: pfs.Commit, root: str, prefix: str, start_after: str
+    ) -> None:
         self._client = client
         self._commit = commit
         self._root = root
+        self._prefix = prefix
+        self._after = start_after
         self._settled: set[str] = set()
         self._looked_up: set[str] = set()
 
-    async def before(self, path: str) -> list[Entry]:
-        """Folder keys to list before the entry at ``path`` (outermost first)."""
-        found: list[Entry] = []
+    def to_look_up(self, path: str) -> list[str]:
+        """The directories whose folder key must be looked up before the entry at ``path``.
+
+        Settles every directory from the root down to the entry's parent.
+        """
+        parent = path[: path.rstrip("/").rfind("/") + 1]
+        if parent in self._settled:
+            return []  # so are all above it: they were settled on the way down
+        wanted: list[str] = []
         directory = self._root
         # Each directory from the root down, with the name the path has in it.
         for name in path[len(self._root) :].rstrip("/").split("/"):
             if directory != "/" and directory not in self._settled:
                 self._settled.add(directory)
-                if name < FOLDER_MARKER:
-                    self._looked_up.add(directory)
-                    info = await self._inspect(directory + FOLDER_MARKER)
-                    if info is not None:
-                        found.append((directory[1:], info))
+                key = directory[1:]
+                if name < FOLDER_MARKER and key.startswith(self._prefix) and key > self._after:
+                    wanted.append(directory)
             directory += name + "/"
+        return wanted
+
+    async def look_up(self, directories: list[str]) -> list[Entry]:
+        """The folder keys of ``directories`` that exist, as entries (outermost first)."""
+        found: list[Entry] = []
+        for directory in directories:
+            self._looked_up.add(directory)
+            info = await self._inspect(directory + FOLDER_MARKER)
+            if info is not None:
+                found.append((directory[1:], info))
         return found
 
     def placed(self, path: str) -> bool:
@@ -231,7 +258,7 @@ async def _plain_by_directory(
 ) -> list[Entry]:
     directory = _dir_of(prefix)
     marker = _max_marker(below(prefix), _directory_marker(directory, start_after))
-    folders = _Folders(client, commit, directory)
+    folders = _Folders(client, commit, directory, prefix, start_after)
     out: list[Entry] = []
     while True:
         number = min(want - len(out) + 1, MAX_BATCH)
@@ -242,7 +269,8 @@ async def _plain_by_directory(
             is_dir = info.file_type == pfs.DIR
             if path.rstrip("/") + "/" == ENCODED_DIR:
                 continue
-            entries = await folders.before(path)
+            lookups = folders.to_look_up(path)
+            entries = await folders.look_up(lookups) if lookups else []
             if is_dir:
                 entries.append((path[1:].rstrip("/") + "/", None))
             elif not folders.placed(path):
@@ -294,7 +322,7 @@ async def _plain_walk(
 ) -> list[Entry]:
     directory = _dir_of(prefix)
     marker = _max_marker(below(prefix), "/" + start_after if start_after else None)
-    folders = _Folders(client, commit, directory)
+    folders = _Folders(client, commit, directory, prefix, start_after)
     out: list[Entry] = []
     last: str | None = None
     batch_size = MAX_BATCH if not delimiter else 64
@@ -311,7 +339,8 @@ async def _plain_walk(
                     jumped = True
                     break
                 continue
-            entries = await folders.before(path)
+            lookups = folders.to_look_up(path)
+            entries = await folders.look_up(lookups) if lookups else []
             if not folders.placed(path):
                 key = path_to_key(path)
                 if key is not None:
@@ -356,8 +385,11 @@ async def _encoded(
     delimiter: str,
     start_after: str,
     want: int,
+    keys: KeyPaths | None,
 ) -> list[Entry]:
     """Entries from the encoded directory, whose hex names sort as their keys."""
+    if keys is not None and keys.has_no_encoded_keys(commit.id):
+        return []
     marker = _max_marker(
         _below_hex(hex_prefix(prefix)),
         ENCODED_DIR + hex_prefix(start_after) if start_after else None,
@@ -367,7 +399,14 @@ async def _encoded(
     batch_size = MAX_BATCH if not delimiter else 64
     while True:
         number = min(want - len(out) + 1, batch_size)
-        batch = await _fetch(client.list_files, refs.file(commit, ENCODED_DIR), marker, number)
+        try:
+            batch = await client.list_files(
+                refs.file(commit, ENCODED_DIR), after=marker, number=number
+            )
+        except (pfs_errors.FileNotFound, pfs_errors.NotARegularFile):
+            if keys is not None and commit.id:
+                keys.saw_no_encoded_keys(commit.id)
+            return out
         jumped = False
         for info in batch:
             path = info.file.path

@@ -298,3 +298,20 @@ def test_a_read_finding_a_key_pachd_refuses_at_its_plain_path_learns_the_server_
 @pytest.mark.parametrize("key", ["../x", "a//b"])
 def test_placement_does_not_depend_on_the_server(key: str) -> None:
     assert KeyPaths(True).read_paths(key) == KeyPaths(False).read_paths(key) == (encoded_path(key),)
+
+
+@inline
+def test_a_commit_without_encoded_keys_is_remembered_and_a_later_one_is_listed_again(
+    factory: PfsBackendFactory, client: PfsClient, bucket_name: str
+) -> Any:
+    keys = KeyPaths()
+    backend = fresh_backend(factory, client, keys)
+    yield backend.create_bucket(bucket_name)
+    yield backend.put_object(bucket_name, "plain", Body(b"p"), ObjectMetadata())
+    head = (yield client.inspect_branch(refs.branch(repo_of(bucket_name), "master"))).head.id
+    page = yield backend.list_objects(bucket_name, "", "", "", 10)
+    assert [o.key for o in page.contents] == ["plain"]
+    assert keys.has_no_encoded_keys(head)
+    yield backend.put_object(bucket_name, "../odd", Body(b"o"), ObjectMetadata())
+    page = yield backend.list_objects(bucket_name, "", "", "", 10)
+    assert [o.key for o in page.contents] == ["../odd", "plain"]
