@@ -28,7 +28,7 @@ import grpc
 from pachs3gw.pfs import client as pfs_client
 from pachs3gw.pfs import refs
 from pachs3gw.pfsd import Store, start_server
-from pachs3gw.pfsd._store import CommitRef, Edit
+from pachs3gw.pfsd._records import CommitRef, Edit
 from pachs3gw.pfsd._content import make
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.proto import pfs_v2_pb2_grpc
@@ -107,7 +107,7 @@ def build_history(store_dir: str, n: int) -> None:
     store.create_branch("default", "hist", "master", None, [])
     target = CommitRef("default", "hist", branch="master")
     content = make(0, b"", b"")
-    with store._write():  # one transaction for the whole history
+    with store.database.write():  # one transaction for the whole history
         for i in range(n):
             store.modify(target, {f"/dir/{i:07d}": Edit(reset=True, parts=[content])}, [])
     store.close()

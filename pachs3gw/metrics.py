@@ -4,7 +4,7 @@ Nothing in ``s3/`` or ``gateway/`` knows about them; they are read off
 seams that exist anyway:
 
 - requests, their latency and their bytes come from the access-log event
-  every request emits when it ends (:mod:`pachs3gw.s3.logging`): an
+  every request emits when it ends (:mod:`pachs3gw.s3.access_log`): an
   observer on its namespace turns the event's fields into samples;
 - requests in flight are counted where ``/_pachs3gw/`` is told apart from
   S3 (:class:`pachs3gw.health.OpsRoot`);
@@ -31,7 +31,7 @@ __all__ = ["GatewayMetrics", "MeteredPfsClient", "MetricsResource"]
 
 #: Request latency buckets, seconds: from a cached HEAD to a multi-GiB transfer.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
-#: The access log's namespace (:data:`pachs3gw.s3.logging.request_log`).
+#: The access log's namespace (:data:`pachs3gw.s3.access_log.request_log`).
 ACCESS_NAMESPACE = "pachs3gw.s3.access"
 
 

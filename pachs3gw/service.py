@@ -192,7 +192,9 @@ class GatewayService(MultiService):
         os.makedirs(self.config.data_dir, exist_ok=True)
         tokens = read_tokens(self.config.auth_tokens) if self.config.auth_tokens else None
         listen = self.config.pfs_listen or "unix:" + embedded_socket(self.config.data_dir)
-        self._in_process_server = start_server(self.config.data_dir, listen, tokens)
+        self._in_process_server = start_server(
+            self.config.data_dir, listen, tokens, forward_stdlib_logs=True
+        )
         channel = InProcessChannel(inline=NON_BLOCKING_METHODS)
         self._in_process_server.serve_on(channel.server)
         return channel, f"in-process store {self.config.data_dir} (gRPC for Pachyderm's tools on {self._in_process_server.address})"

@@ -25,20 +25,32 @@ def default_data_dir() -> str:
     return os.path.join(base, "pachs3gw")
 
 
-DEFAULTS: dict[str, Any] = {
-    "port": "tcp:30600",
-    "data-dir": None,  # computed: default_data_dir()
-    "pachd": None,
-    "threads": 16,
-    "embedded": "inprocess",
-    "pfs-listen": None,
-    "auth-tokens": None,
-    "pfs-timeout": 30.0,
-    "header-timeout": 60.0,
-    "body-timeout": 60.0,
-    "body-min-bytes": 1024,
-    "abandon-after": 120.0,
-}
+#: Option name → the :class:`~pachs3gw.service.GatewayConfig` field it sets
+#: (the rest: dashes for underscores).
+_FIELD_OF_OPTION = {"port": "endpoint"}
+
+
+def option_defaults() -> dict[str, Any]:
+    """Each setting's default, read off :class:`~pachs3gw.service.GatewayConfig`
+    (its one home); ``data-dir`` is None here and computed by :func:`default_data_dir`.
+    """
+    import attrs
+
+    from pachs3gw.service import GatewayConfig
+
+    fields = attrs.fields_dict(GatewayConfig)
+    defaults: dict[str, Any] = {}
+    for option in _OPTIONS:
+        field = fields[_FIELD_OF_OPTION.get(option, option.replace("-", "_"))]
+        defaults[option] = None if option == "data-dir" else field.default
+    return defaults
+
+
+#: The settings, on the command line and in tap.conf.
+_OPTIONS = (
+    "port", "data-dir", "pachd", "threads", "embedded", "pfs-listen", "auth-tokens",
+    "pfs-timeout", "header-timeout", "body-timeout", "body-min-bytes", "abandon-after",
+)
 
 
 class Options(usage.Options):
@@ -92,10 +104,10 @@ class Options(usage.Options):
             parser.read(path)
             if parser.has_section(CONFIG_SECTION):
                 from_file = dict(parser.items(CONFIG_SECTION))
-            unknown = set(from_file) - set(DEFAULTS)
+            unknown = set(from_file) - set(_OPTIONS)
             if unknown:
                 raise usage.UsageError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
-        for name, default in DEFAULTS.items():
+        for name, default in option_defaults().items():
             if self[name] is None:
                 self[name] = from_file.get(name, default)
         if self["data-dir"] is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 import subprocess
@@ -9,8 +10,15 @@ import sys
 from pathlib import Path
 
 import boto3
+import grpc
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.threads import deferToThread
+from twisted.logger import LogLevel, globalLogPublisher
 
 import pachs3gw
+from pachs3gw.service import GatewayConfig, GatewayService
 from tests.conftest import ACCESS_KEY, ROOT, SECRET_KEY, repo_env, start_gateway
 
 
@@ -73,15 +81,101 @@ def test_standalone_pfsd_logs_start_and_stop(tmp_path: Path):
 
 
 def test_no_module_logs_through_stdlib_logging():
-    """Under twistd nothing connects stdlib ``logging`` to twisted.logger: records would vanish."""
+    """Under twistd nothing connects stdlib ``logging`` to twisted.logger: records would vanish.
+
+    The one exception reads records instead: ``pfsd/_logs.py`` forwards the
+    in-process gRPC server's (grpcio's) into twisted.logger.
+    """
     offenders = [
         str(path.relative_to(ROOT))
         for path in (ROOT / "pachs3gw").rglob("*.py")
         if re.search(r"^\s*(import logging|from logging import)", path.read_text(), re.M)
     ]
-    assert offenders == []
+    assert offenders == ["pachs3gw/pfsd/_logs.py"]
 
 
 def test_version_is_the_one_setup_py_declares():
     setup = (ROOT / "setup.py").read_text()
     assert f'version="{pachs3gw.__version__}"' in setup
+
+
+def _undecodable_request(address: str) -> grpc.StatusCode:
+    """*Worker thread.* A request pfsd's gRPC server cannot decode: grpcio logs it (stdlib)."""
+    channel = grpc.insecure_channel(address)
+    try:
+        call = channel.unary_unary("/pfs_v2.API/InspectRepo")
+        with pytest.raises(grpc.RpcError) as raised:
+            call(b"\xff\xff\xff", timeout=10)
+        return raised.value.code()
+    finally:
+        channel.close()
+
+
+def _grpc_events(events: list[dict]) -> list[dict]:
+    return [e for e in events if str(e.get("log_namespace", "")).startswith("grpc")]
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_in_process_store_forwards_grpcs_stdlib_records_into_twisted_logger(tmp_path: Path):
+    service = GatewayService(reactor, GatewayConfig(
+        endpoint="tcp:0:interface=127.0.0.1", data_dir=str(tmp_path / "data"), threads=4,
+    ))
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        service.startService()
+        try:
+            yield service.when_started()
+            address = "unix:" + str(tmp_path / "data" / "pfsd.sock")
+            code = yield deferToThread(_undecodable_request, address)
+            assert code == grpc.StatusCode.INTERNAL
+            forwarded = _grpc_events(events)
+            assert [(e["log_namespace"], e["log_level"], e["message"]) for e in forwarded] == [
+                ("grpc._common", LogLevel.error, "Exception deserializing message!")
+            ]
+            assert forwarded[0]["log_failure"].check(Exception)  # the traceback came along
+        finally:
+            yield service.stopService()
+        before = len(events)
+        logging.getLogger("grpc._server").error("after the store stopped")
+        assert _grpc_events(events[before:]) == []  # the handler went with the server
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+
+
+def test_a_standalone_start_leaves_stdlib_logging_alone(tmp_path: Path):
+    from pachs3gw.pfsd import start_server
+
+    handlers = list(logging.getLogger("grpc").handlers)
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    running = start_server(str(tmp_path / "data"), "127.0.0.1:0")
+    try:
+        assert logging.getLogger("grpc").handlers == handlers
+        assert _undecodable_request(running.address) == grpc.StatusCode.INTERNAL
+        assert _grpc_events(events) == []
+    finally:
+        running.stop()
+        globalLogPublisher.removeObserver(events.append)
+
+
+def test_forwarded_records_keep_level_and_an_observer_logging_back_to_stdlib_does_not_loop():
+    from pachs3gw.pfsd._logs import Forwarding
+
+    name = "pachs3gw-test-forwarding"
+    events: list[dict] = []
+
+    def observer(event: dict) -> None:
+        if event.get("log_namespace") == name:
+            events.append(event)
+            # As STDLibLogObserver would: back to the stdlib logger of that name.
+            logging.getLogger(name).error("echo of %s", event["message"])
+
+    forwarding = Forwarding([name])
+    globalLogPublisher.addObserver(observer)
+    try:
+        logging.getLogger(name).warning("disk %s", "slow")
+    finally:
+        globalLogPublisher.removeObserver(observer)
+        forwarding.stop()
+    assert [(e["log_level"], e["message"]) for e in events] == [(LogLevel.warn, "disk slow")]

@@ -29,7 +29,7 @@ from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
 from pachs3gw.gateway.commits import CommitTracker, Scope, Step, Writers
 from pachs3gw.gateway.history import HistoryCache
-from pachs3gw.gateway.keys import key_to_path
+from pachs3gw.gateway.keys import KeyPaths
 from pachs3gw.gateway.metadata import MetadataStore, Record
 from pachs3gw.gateway.staging import Staging
 from pachs3gw.pfs import errors as pfs_errors
@@ -39,14 +39,13 @@ from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
 from pachs3gw.s3.conditions import check_write_conditions
 from pachs3gw.s3.interfaces import CopySource, ObjectInfo, WriteConditions, WriteResult
+from pachs3gw.s3.limits import MIN_PART_SIZE
 
 T = TypeVar("T")
 
 #: How far back ``?versionId=`` looks for a commit made on another branch
 #: before giving up with NoSuchVersion.
 VERSION_SEARCH_LIMIT = 10000
-#: S3's minimum size of every part but the last.
-MIN_PART_SIZE = 5 * 1024 * 1024
 
 
 @attrs.define
@@ -68,6 +67,7 @@ class BackendCore:
         metadata: MetadataStore | None = None,
         multipart: MultipartState | None = None,
         histories: HistoryCache | None = None,
+        keys: KeyPaths | None = None,
         writers: Writers | None = None,
         staging: Staging | None = None,
     ) -> None:
@@ -77,6 +77,7 @@ class BackendCore:
         self._meta = metadata if metadata is not None else MetadataStore(self._reactor, self._pool)
         self._mp = multipart if multipart is not None else MultipartState()
         self._histories = histories if histories is not None else HistoryCache()
+        self._keys = keys if keys is not None else KeyPaths()
         self._writers = (
             writers if writers is not None else Writers(self._reactor, self._meta, CommitTracker())
         )
@@ -192,23 +193,38 @@ class BackendCore:
         resolved commit ID, which becomes the version ID and pins later reads
         (a concurrent overwrite cannot mix into a GET).
         """
-        path = key_to_path(key)
+        paths = self._keys.read_paths(key)
         no_such_key = errors.NoSuchKey(resource=key, extra={"Key": key})
-        if version_id or ref.commit_id is not None:
-            commit = await self._read_commit(ref, version_id)
-            assert commit is not None
-            finfo = await self._client.inspect_file(refs.file(commit, path))
-        else:
+        for n, path in enumerate(paths):
+            # Two candidates only while the server's path rules are unknown.
             try:
-                finfo, commit = await self._head_file(ref, path)
-            except (pfs_errors.CommitNotFound, pfs_errors.FileNotFound):
-                raise no_such_key from None
-        if finfo.file_type == pfs.DIR:
-            raise no_such_key
+                commit, finfo = await self._inspect_at(ref, version_id, path, no_such_key)
+            except (pfs_errors.FileNotFound, pfs_errors.InvalidName):
+                if n + 1 == len(paths):
+                    raise
+                continue
+            if finfo.file_type != pfs.DIR:
+                self._keys.found(key, path)
+                break
+            if n + 1 == len(paths):
+                raise no_such_key
         record = await self._meta.get(
             self._client, ref.project, ref.repo, key, finfo.hash, at=commit
         )
         return refs.file(commit, path), self._info(key, finfo, record, commit.id), record
+
+    async def _inspect_at(
+        self, ref: BucketRef, version_id: str | None, path: str, no_such_key: errors.S3Error
+    ) -> tuple[pfs.Commit, pfs.FileInfo]:
+        if version_id or ref.commit_id is not None:
+            commit = await self._read_commit(ref, version_id)
+            assert commit is not None
+            return commit, await self._client.inspect_file(refs.file(commit, path))
+        try:
+            finfo, commit = await self._head_file(ref, path)
+        except pfs_errors.CommitNotFound:
+            raise no_such_key from None  # a branch without (finished) commits
+        return commit, finfo
 
     async def _head_file(self, ref: BucketRef, path: str) -> tuple[pfs.FileInfo, pfs.Commit]:
         """InspectFile at the branch's newest finished commit, and that commit.
@@ -283,7 +299,12 @@ class BackendCore:
             return None
         try:
             finfo = await self._client.inspect_file(refs.file(commit, path))
-        except (pfs_errors.FileNotFound, pfs_errors.NotARegularFile, pfs_errors.CommitNotFound):
+        except (
+            pfs_errors.FileNotFound,
+            pfs_errors.NotARegularFile,
+            pfs_errors.CommitNotFound,
+            pfs_errors.InvalidName,
+        ):
             return None
         if finfo.file_type == pfs.DIR:
             return None

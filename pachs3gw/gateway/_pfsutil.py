@@ -6,20 +6,17 @@ import os
 import re
 import socket
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
-from twisted.logger import Logger
 
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
 from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
-
-log = Logger()
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -28,6 +25,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: abandoned write. The rest names the writer (:func:`write_description`).
 WRITE_DESCRIPTION = "pachs3gw: S3 write"
 _WRITER = re.compile(r" \(gateway (?P<host>\S+) pid (?P<pid>[0-9]+)\)$")
+#: What an abandoned write's commit is finished with, once emptied (ClearCommit):
+#: it holds nothing, and metadata records naming it are never used.
+DISCARDED_DESCRIPTION = "pachs3gw: abandoned S3 write, discarded (never acknowledged)"
 
 
 def write_description() -> str:
@@ -47,9 +47,6 @@ def write_commit_owner(description: str) -> tuple[str, int] | None:
     if found is None:
         return "", 0
     return found.group("host"), int(found.group("pid"))
-#: What an abandoned write's commit is finished with, once emptied (ClearCommit):
-#: it holds nothing, and metadata records naming it are never used.
-DISCARDED_DESCRIPTION = "pachs3gw: abandoned S3 write, discarded (never acknowledged)"
 
 
 def to_datetime(ts: Timestamp) -> datetime:
@@ -88,52 +85,13 @@ async def ensure_repo(client: PfsClient, name: str, branch: str = "master") -> N
             pass
 
 
-#: Never created: a CopyFile from it fails on pachd and on the embedded server alike.
-POISON_REPO = "_s3gateway_poison_"
-
-
-def _poison() -> pfs.ModifyFileRequest:
-    src = refs.file(refs.commit(POISON_REPO, "0" * 32), "/aborted")
-    return pfs.ModifyFileRequest(copy_file=pfs.CopyFile(dst="/.s3gateway-aborted", src=src))
-
-
 async def modify_all_or_nothing(
-    client: PfsClient,
-    requests: Iterator[pfs.ModifyFileRequest],
-    on_applied: Callable[[], None] | None = None,
+    client: PfsClient, requests: Iterator[pfs.ModifyFileRequest]
 ) -> None:
     """One ModifyFile whose commit happens only if ``requests`` ends normally.
 
-    Raising from the request iterator makes grpc cancel the call, but a
-    Python grpc server can see that cancellation as a normal end of stream
-    (its request iterator stops before the cancellation is processed), and
-    would then commit a partial write. So when ``requests`` fails (bad
-    digest, client gone), the stream instead ends with a request every PFS
-    server refuses -- a CopyFile from a repo that does not exist -- so the
-    server fails the whole stream, and the original error is raised here.
-
-    ``on_applied`` is called if the server took the stream (even the one
-    that should never be, a poisoned one), before anything is raised.
-
-    The iterator runs on grpc's request-consumer thread.
+    That is what every :meth:`PfsClient.modify_file` is (the framing lives in
+    ``proto/conventions.py`` and is applied there); this name stays for the
+    callers that say so.
     """
-    failures: list[Exception] = []
-
-    def guarded() -> Iterator[pfs.ModifyFileRequest]:
-        try:
-            yield from requests
-        except Exception as e:  # noqa: BLE001 - re-raised below, on the reactor thread
-            failures.append(e)
-            yield _poison()
-
-    try:
-        await client.modify_file(guarded())
-    except Exception:
-        if failures:
-            raise failures[0] from None
-        raise
-    if on_applied is not None:
-        on_applied()
-    if failures:
-        log.error("PFS accepted a poisoned ModifyFile: a partial write may be visible")
-        raise failures[0]
+    await client.modify_file(requests)

@@ -24,8 +24,8 @@ from zope.interface import implementer
 from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import bucket_name, parse_bucket
-from pachs3gw.gateway.keys import key_to_path
 from pachs3gw.gateway.commits import ABANDON_AFTER, BUSY_TIMEOUT, CommitTracker, Scope, Writers
+from pachs3gw.gateway.keys import KeyPaths, check_key
 from pachs3gw.gateway.history import HistoryCache
 from pachs3gw.gateway.listing import list_page
 from pachs3gw.gateway.metadata import MetadataStore, Record
@@ -170,8 +170,8 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         internal repo first, and the commit only copies it (metadata-only).
         """
         ref = parse_bucket(bucket)
-        path = key_to_path(key)
         info = await self._writable(ref)
+        path = await self._keys.write_path(self._client, ref.head(), key)
         await self._precheck(ref, key, path, conditions, info.head.id)
         client = self._client
         staged = None
@@ -195,7 +195,7 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
                     yield from pfs_client.put_file(path, body.chunks())
                     md5s.append(body.md5_hex())
 
-                await scope.modify(client, requests(), all_or_nothing=True)
+                await scope.modify(client, requests())
                 md5, checksums = md5s[0], dict(body.checksums())
             return await self._recorded(
                 scope, key, path, Record(etag=md5, metadata=metadata, checksums=checksums)
@@ -232,27 +232,30 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         ref = parse_bucket(bucket)
         if version_id:
             return await self._delete_version(ref, key, version_id)
-        path = key_to_path(key)
+        candidates = self._keys.read_paths(key)
         info = await self._writable(ref)
         last = await self._last_finished(ref, info.head.id)
-        if not last or not await self._is_file(ref.at(last), path):
-            return DeleteResult(key=key)
+        present = await self._files_among(ref.at(last), candidates) if last else []
+        if not present:
+            return DeleteResult(key=key)  # S3: deleting nothing succeeds, and no commit
         client = self._client
 
         async def step(scope: Scope) -> Callable[[str], DeleteResult]:
-            if not await self._is_file(scope.commit, path):
+            doomed = await self._files_among(scope.commit, present)
+            if not doomed:
                 return lambda _: DeleteResult(key=key)  # deleted meanwhile
             await scope.modify(
-                client, [pfs_client.set_commit(scope.commit), pfs_client.delete_file(path)]
+                client,
+                [pfs_client.set_commit(scope.commit)] + [pfs_client.delete_file(p) for p in doomed],
             )
             return lambda version: DeleteResult(key=key, version_id=version, delete_marker=True)
 
-        return await self._submit(ref, [path], step)
+        return await self._submit(ref, present, step)
 
     async def _is_file(self, commit: pfs.Commit, path: str) -> bool:
         try:
             finfo = await self._client.inspect_file(refs.file(commit, path))
-        except (pfs_errors.FileNotFound, pfs_errors.NotARegularFile):
+        except (pfs_errors.FileNotFound, pfs_errors.NotARegularFile, pfs_errors.InvalidName):
             return False
         return finfo.file_type != pfs.DIR
 
@@ -285,7 +288,7 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
                 versioned.append((i, key, version_id))
                 continue
             try:
-                candidates.append((i, key, key_to_path(key)))
+                candidates.extend((i, key, path) for path in self._keys.read_paths(key))
             except errors.S3Error as e:
                 results[i] = DeleteResult(key, None, e)
         for i, key, _ in candidates:
@@ -329,7 +332,7 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         conditions: WriteConditions | None = None,
     ) -> WriteResult:
         ref = parse_bucket(bucket)
-        path = key_to_path(key)
+        check_key(key)  # a bad key fails before the source is read
         src_file, src_info, _ = await self._copy_source(source)
         if (
             metadata is None
@@ -337,12 +340,9 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
             and parse_bucket(source.bucket).pfs_branch() == ref.pfs_branch()
             and source.key == key
         ):
-            raise errors.InvalidRequest(
-                "This copy request is illegal because it is trying to copy an object to "
-                "itself without changing the object's metadata, storage class, website "
-                "redirect location or encryption attributes."
-            )
+            raise errors.copy_onto_itself()
         info = await self._writable(ref)
+        path = await self._keys.write_path(self._client, ref.head(), key)
         await self._precheck(ref, key, path, conditions, info.head.id)
         # The source's ETag stays (S3 keeps it); REPLACE swaps the headers only.
         record = Record(
@@ -371,7 +371,9 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
         commit = await self._read_commit(ref, None)
         if commit is None:
             return ListPage(contents=(), common_prefixes=(), is_truncated=False)
-        raw = await list_page(self._client, commit, prefix, delimiter, start_after, max_keys)
+        raw = await list_page(
+            self._client, commit, prefix, delimiter, start_after, max_keys, self._keys
+        )
         etags = await self._meta.etags(
             self._client, ref.project, ref.repo, [(k, f.hash) for k, f in raw.files], at=commit
         )
@@ -427,6 +429,7 @@ class PfsBackendFactory:
         self.metadata = MetadataStore(self._reactor, self._pool, cache_size=metadata_cache_size)
         self.multipart = MultipartState()
         self.histories = HistoryCache()
+        self.keys = KeyPaths()
         self.commits = CommitTracker()
         self.writers = Writers(
             self._reactor, self.metadata, self.commits, abandon_after, busy_timeout
@@ -446,6 +449,7 @@ class PfsBackendFactory:
             self.metadata,
             self.multipart,
             self.histories,
+            self.keys,
             self.writers,
             self.staging,
         )

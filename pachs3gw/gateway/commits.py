@@ -61,7 +61,6 @@ from twisted.logger import Logger
 
 from pachs3gw.gateway._pfsutil import (
     DISCARDED_DESCRIPTION,
-    modify_all_or_nothing,
     write_commit_owner,
     write_description,
 )
@@ -125,19 +124,14 @@ class Scope:
         """The open commit (an explicit ID: reads of it see this commit's writes)."""
         return self.build.commit
 
-    async def modify(
-        self, client: PfsClient, requests: Any, all_or_nothing: bool = False
-    ) -> None:
-        """Send one ModifyFile into the commit (its first request is the set_commit)."""
+    async def modify(self, client: PfsClient, requests: Any) -> None:
+        """Send one ModifyFile into the commit (its first request is the set_commit).
 
-        def applied() -> None:
-            self.touched = True
-
+        All or nothing, as every ModifyFile of :class:`PfsClient`: a request
+        iterator that raises (a bad body) makes the server refuse the stream.
+        """
         try:
-            if all_or_nothing:
-                await modify_all_or_nothing(client, requests, on_applied=applied)
-            else:
-                await client.modify_file(requests)
+            await client.modify_file(requests)
         except _UNAPPLIED:
             raise  # refused by the server (or never sent): the commit is as it was
         except BaseException:

@@ -82,6 +82,8 @@ class BranchHistory:
             if info is None or info.file_type == pfs.DIR or info.file.path.endswith("/"):
                 continue
             key = path_to_key(info.file.path)
+            if key is None:
+                continue  # not a path the gateway maps a key to
             history = self.by_key.get(key)
             if history is None:
                 if new is None:

@@ -47,7 +47,7 @@ from pachs3gw.gateway._mplayout import (
 )
 from pachs3gw.gateway._pfsutil import ensure_repo, modify_all_or_nothing, read_bytes
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
-from pachs3gw.gateway.keys import key_to_path
+from pachs3gw.gateway.keys import check_key
 from pachs3gw.gateway.metadata import Record
 from pachs3gw.pfs import client as pfs_client
 from pachs3gw.pfs import errors as pfs_errors
@@ -55,6 +55,8 @@ from pachs3gw.pfs import refs
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
 from pachs3gw.s3.checksums import composite_checksum
+from pachs3gw.s3.conditions import normalize_etag
+from pachs3gw.s3.limits import MAX_PART_NUMBER
 from pachs3gw.s3.interfaces import (
     CompletedPart,
     CopySource,
@@ -66,13 +68,8 @@ from pachs3gw.s3.interfaces import (
 
 log = Logger()
 
-MAX_PART_NUMBER = 10000
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _normalize_etag(etag: str) -> str:
-    return etag.strip().strip('"').lower()
 
 
 class MultipartMixin(BackendCore):
@@ -160,7 +157,7 @@ class MultipartMixin(BackendCore):
         checksum_algorithm: str | None = None,
     ) -> str:
         ref = parse_bucket(bucket)
-        key_to_path(key)
+        check_key(key)
         await self._writable(ref)
         await self._ensure_mp_repo()
         upload_id = uuid.uuid4().hex
@@ -314,9 +311,9 @@ class MultipartMixin(BackendCore):
         conditions: WriteConditions | None = None,
     ) -> WriteResult:
         ref = parse_bucket(bucket)
-        path = key_to_path(key)
+        check_key(key)
         branch = await self._writable(ref)
-        listed = [(p.part_number, _normalize_etag(p.etag)) for p in parts]
+        listed = [(p.part_number, normalize_etag(p.etag)) for p in parts]
         try:
             upload = await self._upload(ref, key, upload_id)
         except errors.NoSuchUpload:
@@ -343,7 +340,7 @@ class MultipartMixin(BackendCore):
                 raise errors.InvalidPartOrder(extra={"UploadId": upload_id})
             previous = wanted.part_number
             found = stored.get(wanted.part_number)
-            if found is None or _normalize_etag(wanted.etag) not in found.md5s:
+            if found is None or normalize_etag(wanted.etag) not in found.md5s:
                 raise errors.InvalidPart(
                     extra={
                         "UploadId": upload_id,
@@ -362,11 +359,12 @@ class MultipartMixin(BackendCore):
                         "MinSizeAllowed": str(self._mp.min_part_size),
                     }
                 )
-        md5s = [_normalize_etag(p.etag) for p in parts]
+        md5s = [normalize_etag(p.etag) for p in parts]
         etag = hashlib.md5(b"".join(bytes.fromhex(m) for m in md5s)).hexdigest()
         etag = f"{etag}-{len(parts)}"
         part_checksums = [part.checksums_of(md5) for part, md5 in zip(chosen, md5s)]
         checksums = self._composite(upload, parts, part_checksums)
+        path = await self._keys.write_path(self._client, ref.head(), key)
         await self._precheck(ref, key, path, conditions, branch.head.id)
         copies = [
             pfs_client.copy_file(path, refs.file(fixed, layout.part_path(upload_id, p.number)), append=True)

@@ -11,9 +11,7 @@ import mimetypes
 
 import attrs
 
-from pachs3gw.s3.interfaces import ObjectMetadata
-
-DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+from pachs3gw.s3.interfaces import DEFAULT_CONTENT_TYPE, ObjectMetadata
 
 
 @attrs.frozen

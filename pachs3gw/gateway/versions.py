@@ -27,7 +27,6 @@ from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
 from pachs3gw.gateway.history import BranchHistory, Change, HistoryCache
-from pachs3gw.gateway.keys import key_to_path
 from pachs3gw.gateway.listing import TOP
 from pachs3gw.gateway.metadata import Record
 from pachs3gw.pfs import client as pfs_client
@@ -195,7 +194,6 @@ class VersionsMixin(BackendCore):
         version ID is refused: NoSuchVersion if it is not a commit of the
         branch's history, NotImplemented (commits are immutable) otherwise.
         """
-        path = key_to_path(key)
         await self._writable(ref)
         await self._check_version(ref, version_id)
         history = await self._branch_history(ref)
@@ -206,6 +204,7 @@ class VersionsMixin(BackendCore):
         if previous is None:
             raise immutable_version(key)
         source, _, record = await self._stat(ref, key, previous.commit_id)
+        path = await self._keys.write_path(self._client, ref.head(), key)
         client = self._client
 
         async def step(scope: Scope) -> Callable[[str], DeleteResult]:

@@ -5,8 +5,9 @@ thread; cancelling the Deferred cancels the call. Server streams are started
 on the reactor thread and drained in the client's thread pool (never the
 reactor's, which also resolves names). ModifyFile takes a request iterator
 that grpc consumes on a thread of its own: the iterator may block (it is fed
-by an HTTP body), and raising from it cancels the call, so the server never
-commits a half-sent write.
+by an HTTP body), and if it raises, the stream ends with a request every PFS
+server refuses (``proto.conventions``), so the server never commits a
+half-sent write.
 
 The same client talks to a real pachd and to the embedded server.
 """
@@ -20,12 +21,13 @@ from google.protobuf import empty_pb2
 from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from pachs3gw.pfs import errors
 from pachs3gw.pfs import refs
 from pachs3gw.proto import auth_v2_pb2 as auth
-from pachs3gw.proto.conventions import END_OF_STREAM_PATH
+from pachs3gw.proto.conventions import END_OF_STREAM_PATH, abort_request
 from pachs3gw.proto import auth_v2_pb2_grpc as auth_grpc
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.proto import pfs_v2_pb2_grpc as pfs_grpc
@@ -53,6 +55,8 @@ CHANNEL_OPTIONS: Sequence[tuple[str, Any]] = (
 DEFAULT_TIMEOUT = 30.0
 
 T = TypeVar("T")
+
+log = Logger()
 
 
 def open_channel(target: str) -> grpc.Channel:
@@ -347,35 +351,47 @@ class PfsClient:
     def modify_file(
         self, requests: Iterable[pfs.ModifyFileRequest]
     ) -> Deferred[None]:
-        """Send one ModifyFile stream; the first request must be :func:`set_commit`.
+        """Send one ModifyFile stream, all or nothing; the first request must be :func:`set_commit`.
 
         Addressed to a branch head that is finished, the server writes one new
-        commit atomically when the stream ends. The stream closes with the
-        :data:`~pachs3gw.proto.conventions.END_OF_STREAM_PATH` no-op, so the
-        embedded server knows it really ended. If ``requests`` raises, the
-        call is cancelled and the Deferred fails with that exception.
-        """
-        failure_box: list[BaseException] = []
+        commit atomically when the stream ends. The framing is
+        :mod:`pachs3gw.proto.conventions`': when ``requests`` runs out, the
+        stream closes with the ``END_OF_STREAM_PATH`` no-op, so the embedded
+        server knows it really ended; if ``requests`` raises (bad digest,
+        client gone), the stream ends with ``abort_request()`` instead, which
+        every PFS server refuses, so nothing is committed even where grpcio
+        would take a cancellation for a normal end of stream. The Deferred
+        then fails with the iterator's exception.
 
-        def guarded() -> Iterator[pfs.ModifyFileRequest]:
+        The iterator runs on the transport's request-consumer thread.
+        """
+        failures: list[Exception] = []
+
+        def framed() -> Iterator[pfs.ModifyFileRequest]:
             try:
                 yield from requests
-                yield delete_file(END_OF_STREAM_PATH)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - re-raised below, on the reactor thread
                 # Not GeneratorExit: grpc closing the iterator after the call
                 # ended (e.g. the server failed it) is not a request failure.
-                failure_box.append(e)
-                raise
+                failures.append(e)
+                yield abort_request()
+                return
+            yield delete_file(END_OF_STREAM_PATH)
 
-        future = self._pfs.ModifyFile.future(guarded(), metadata=self._metadata)
+        future = self._pfs.ModifyFile.future(framed(), metadata=self._metadata)
         d = self._deferred_from_future(future)
 
-        def prefer_iterator_error(failure: Any) -> Any:
-            if failure_box:
-                raise failure_box[0]
+        def accepted(_: Any) -> None:
+            if failures:
+                log.error("PFS accepted an aborted ModifyFile: a partial write may be visible")
+                raise failures[0]
+
+        def refused(failure: Any) -> Any:
+            if failures:
+                raise failures[0]
             return failure
 
-        return d.addErrback(prefer_iterator_error).addCallback(lambda _: None)
+        return d.addCallbacks(accepted, refused)
 
     def open_file(self, file: pfs.File, offset: int = 0) -> FileReader:
         """*Any thread.* Start a GetFile; iterate the reader on a worker thread."""

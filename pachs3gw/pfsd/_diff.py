@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 from pachs3gw.pfsd import _scan
-from pachs3gw.pfsd._store import CommitRec, FileRec, Store, clean_path
+from pachs3gw.pfsd._records import CommitRec, FileRec, clean_path
+from pachs3gw.pfsd._store import Store
 from pachs3gw.pfsd._tree import Tree
 
 #: One changed path: (old, new); one side may be None.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional, cast
 
-from pachs3gw.pfsd._store import BranchRec, CommitRec, FileRec, RepoRec, Store
+from pachs3gw.pfsd._records import BranchRec, CommitRec, FileRec, RepoRec
+from pachs3gw.pfsd._store import Store
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 
 

@@ -19,7 +19,7 @@ optional ones are first tested with :func:`names_commit`.
 from __future__ import annotations
 
 from pachs3gw.pfsd import _errors
-from pachs3gw.pfsd._store import DEFAULT_PROJECT, CommitRef
+from pachs3gw.pfsd._records import DEFAULT_PROJECT, CommitRef
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 
 

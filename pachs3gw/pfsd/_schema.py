@@ -9,6 +9,10 @@ the same bytes (CopyFile reuses them) and hold the extent lists; ``chunks``
 counts, per chunk file, how many extents of live contents point into it.
 """
 
+from __future__ import annotations
+
+import sqlite3
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects(
     name TEXT PRIMARY KEY, description TEXT NOT NULL, created REAL NOT NULL);
@@ -43,3 +47,14 @@ CREATE TABLE IF NOT EXISTS chunks(
     address BLOB PRIMARY KEY, refs INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS chunks_free ON chunks(refs) WHERE refs = 0;
 """
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT just made.
+
+    ``lastrowid`` is typed Optional because it is None before any INSERT;
+    after one into a rowid table it is always set.
+    """
+    rowid = cursor.lastrowid
+    assert rowid is not None
+    return rowid

@@ -7,6 +7,7 @@ from typing import Any, Iterator, Mapping, Optional
 
 import grpc
 
+from pachs3gw.pfsd._logs import Forwarding
 from pachs3gw.pfsd._servicer import (
     CANCEL_SETTLE_SECONDS,
     AuthServicer,
@@ -76,11 +77,19 @@ class PfsServer:
     ``unix:PATH``.
     """
 
-    def __init__(self, server: grpc.Server, address: str, store: Store, services: Services) -> None:
+    def __init__(
+        self,
+        server: grpc.Server,
+        address: str,
+        store: Store,
+        services: Services,
+        forwarding: Optional[Forwarding] = None,
+    ) -> None:
         self.server = server
         self.address = address
         self.store = store
         self.services = services
+        self._forwarding = forwarding
 
     def serve_on(self, server: Any) -> None:
         """Serve the same servicers through another server too (an in-process channel's)."""
@@ -93,6 +102,8 @@ class PfsServer:
         """Stop serving (in-flight calls get ``grace`` seconds) and close the store."""
         self.server.stop(grace).wait()
         self.store.close()
+        if self._forwarding is not None:
+            self._forwarding.stop()
 
 
 def read_tokens(path: str) -> dict[str, str]:
@@ -114,6 +125,7 @@ def start_server(
     tokens: Optional[Mapping[str, str]] = None,
     max_workers: int = 64,
     cancel_settle: float = CANCEL_SETTLE_SECONDS,
+    forward_stdlib_logs: bool = False,
 ) -> PfsServer:
     """Open the store in ``data_dir`` and serve it on ``listen``.
 
@@ -121,9 +133,15 @@ def start_server(
     ``tokens`` maps token -> username and turns auth on. Each streaming call
     holds a worker thread for its duration, hence the generous pool.
     ``cancel_settle``: see ``_servicer.CANCEL_SETTLE_SECONDS``.
+    ``forward_stdlib_logs``: in a process that logs through twisted.logger
+    (the gateway), have the gRPC server's stdlib ``logging`` records
+    forwarded there while it runs (``_logs``).
     """
     store = Store(data_dir)
+    forwarding: Optional[Forwarding] = None
     try:
+        if forward_stdlib_logs:
+            forwarding = Forwarding()
         authenticator = Authenticator(tokens)
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pfsd"),
@@ -143,5 +161,7 @@ def start_server(
         server.start()
     except BaseException:
         store.close()
+        if forwarding is not None:
+            forwarding.stop()
         raise
-    return PfsServer(server, address, store, services)
+    return PfsServer(server, address, store, services, forwarding)

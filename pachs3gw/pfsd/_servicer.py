@@ -37,7 +37,8 @@ from pachs3gw.pfsd._messages import (
 from pachs3gw.pfsd._refs import commit_ref as _commit_ref
 from pachs3gw.pfsd._refs import commit_repo, names_commit
 from pachs3gw.pfsd._refs import project_name as _project
-from pachs3gw.pfsd._store import CommitRec, CommitRef, Store
+from pachs3gw.pfsd._records import CommitRec, CommitRef
+from pachs3gw.pfsd._store import Store
 from pachs3gw.pfsd._tree import Tree
 from pachs3gw.pfsd._upload import Upload
 from pachs3gw.proto import auth_v2_pb2 as auth
@@ -56,9 +57,11 @@ READ_PIECE = (256 << 10) - 4096
 
 #: How long after the end of a ModifyFile stream a cancellation may still
 #: surface in grpcio (measured: usually < 1 ms, up to ~25 ms with a busy
-#: GIL). A client that must never commit on abort should not rely on this
-#: alone: before cancelling, it can send an AddFile with a ``url`` source,
-#: which this server (UNIMPLEMENTED) and pachd (fetch error) both reject.
+#: GIL), for streams that end without ``END_OF_STREAM_PATH``. A client that
+#: must never commit on abort should not rely on this alone: ours
+#: (``PfsClient.modify_file``) ends a failed stream with
+#: ``proto.conventions.abort_request()``, a CopyFile from a repo that never
+#: exists, which this server (NOT_FOUND) and pachd both refuse.
 CANCEL_SETTLE_SECONDS = 0.01
 
 F = TypeVar("F", bound=Callable[..., Any])

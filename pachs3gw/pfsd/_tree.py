@@ -14,7 +14,8 @@ from typing import Iterator, Optional
 
 from pachs3gw.pfsd import _errors, _scan
 from pachs3gw.pfsd._scan import MergedScan, dir_upper
-from pachs3gw.pfsd._store import CommitRec, FileRec, Store, clean_path
+from pachs3gw.pfsd._records import CommitRec, FileRec, clean_path
+from pachs3gw.pfsd._store import Store
 
 
 class Tree:

@@ -23,7 +23,8 @@ from typing import Any, Optional, Union
 from pachs3gw.pfsd import _content
 from pachs3gw.pfsd._chunks import CHUNK_SIZE
 from pachs3gw.pfsd._content import BLOCK, DIGEST, EXTENT, BlockHasher, Content
-from pachs3gw.pfsd._store import CommitRef, Edit, Store, clean_path
+from pachs3gw.pfsd._records import CommitRef, Edit, clean_path
+from pachs3gw.pfsd._store import Store
 from pachs3gw.pfsd._tree import Tree
 
 

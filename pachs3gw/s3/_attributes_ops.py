@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pachs3gw.s3 import errors
-from pachs3gw.s3._base import _HandlerBase
-from pachs3gw.s3._call import MAX_KEYS, _Call
+from pachs3gw.s3._base import Responder
+from pachs3gw.s3._call import _Call
 from pachs3gw.s3._headers import _http_date
 from pachs3gw.s3.interfaces import ObjectInfo
+from pachs3gw.s3.limits import MAX_KEYS
 from pachs3gw.s3.xml_output import _document, _e, _t, checksum_type
 
 #: The attributes S3 defines, as ``x-amz-object-attributes`` spells them.
@@ -79,11 +80,13 @@ def object_attributes_result(
     return _document("GetObjectAttributesResponse", children)
 
 
-class _AttributesOps(_HandlerBase):
+class AttributesHandlers:
     """The handler of ``GET /{bucket}/{key}?attributes`` (reactor thread only)."""
 
-    async def _get_object_attributes(self, call: _Call) -> None:
-        assert call.backend is not None
+    def __init__(self, reply: Responder) -> None:
+        self._reply = reply
+
+    async def get_object_attributes(self, call: _Call) -> None:
         raw = call.headers.get("x-amz-object-attributes", "")
         names = {n.strip().lower(): n.strip() for n in raw.split(",") if n.strip()}
         if not names:
@@ -108,4 +111,4 @@ class _AttributesOps(_HandlerBase):
         body = object_attributes_result(
             info, {known[n] for n in names}, max_parts=max_parts, part_number_marker=marker
         )
-        self._send(call, body, headers=headers)
+        self._reply.send(call, body, headers=headers)

@@ -1,8 +1,9 @@
 """What every operation handler shares: answering, bodies, keepalive, copy sources.
 
-:class:`_HandlerBase` is the common base of the operation mixins that
-:class:`~pachs3gw.s3.app.S3Server` is made of; it holds no state of its own
-but names what the server provides.
+Each handler object (``_bucket_ops``, ``_object_ops``...) holds one
+:class:`Responder`, the single home of how a call is answered and how its
+body is read; :class:`~pachs3gw.s3.app.S3Server` makes one and hands it to
+all of them.
 
 Threads: reactor thread only; bodies are read in the injected thread pool.
 """
@@ -11,24 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from pachs3gw.s3 import conditions, errors
 from pachs3gw.s3._call import _Call
+from pachs3gw.s3.body import StreamingBody
 from pachs3gw.s3.checksums import BodyVerifier
 from pachs3gw.s3.chunked import AwsChunkedDecoder
-from pachs3gw.s3.interfaces import BodyAborted, CopySource, IAuthenticator, ObjectInfo
+from pachs3gw.s3.http_interfaces import IS3Reactor, IS3Request
+from pachs3gw.s3.interfaces import BodyAborted, CopySource, ObjectInfo
+from pachs3gw.s3.limits import MAX_XML_BODY
 
 T = TypeVar("T")
 
-#: Largest XML request body read (CompleteMultipartUpload of 10,000 parts
-#: with checksums is ~2.5 MB).
-MAX_XML_BODY = 8 * 1024 * 1024
 
 _XML_PROLOG = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -37,42 +39,47 @@ def _without_prolog(body: bytes) -> bytes:
     return body[len(_XML_PROLOG) :] if body.startswith(_XML_PROLOG) else body
 
 
-class _HandlerBase:
-    """The plumbing the operation handlers share (reactor thread only)."""
+class Responder:
+    """How handlers answer a call and read its body (reactor thread only).
+
+    :param reactor: for keepalive timers and the current time.
+    :param pool: the thread pool request bodies are read in.
+    """
 
     _log = Logger()
 
-    # Provided by S3Server.
-    _reactor: Any
-    _pool: ThreadPool
-    _auth: IAuthenticator
-    _region: str
-    keepalive_after: float
-    keepalive_interval: float
+    def __init__(self, reactor: IS3Reactor, pool: ThreadPool) -> None:
+        self.reactor = reactor
+        self.pool = pool
+        #: CompleteMultipartUpload and copies that take longer than this many
+        #: seconds get their 200 at once and whitespace every
+        #: ``keepalive_interval`` seconds until the result (or an error
+        #: document) follows, as S3 does: SDKs would otherwise time out reading.
+        self.keepalive_after = 10.0
+        self.keepalive_interval = 10.0
 
     @staticmethod
-    def _body_error(request: Any) -> BaseException | None:
+    def body_error(request: IS3Request) -> BaseException | None:
         """The error the request body raised in the backend's hands, if any.
 
         The backend may wrap it or answer something generic; the client
         must see what was wrong with its body (BadDigest...).
         """
-        body = getattr(request, "body", None)
-        err = getattr(body, "error", None)
+        err = request.body.error if request.body is not None else None
         if isinstance(err, (errors.S3Error, BodyAborted)):
             return err
         return None
 
     # Responses -----------------------------------------------------------------
 
-    async def _keepalive(self, call: _Call, d: Deferred[T]) -> T:
+    async def keepalive(self, call: _Call, d: Deferred[T]) -> T:
         """Await a backend call that may be slow, keeping the client's read alive."""
         request = call.request
-        ticker: Any = None
+        ticker: IDelayedCall | None = None
 
         def tick() -> None:
             nonlocal ticker
-            if request.finished or getattr(request, "disconnected", False):
+            if request.finished or request.disconnected:
                 return
             if not request.startedWriting:
                 call.keepalive = True
@@ -81,16 +88,16 @@ class _HandlerBase:
                 request.write(_XML_PROLOG)
             else:
                 request.write(b" ")
-            ticker = self._reactor.callLater(self.keepalive_interval, tick)
+            ticker = self.reactor.callLater(self.keepalive_interval, tick)
 
-        ticker = self._reactor.callLater(self.keepalive_after, tick)
+        ticker = self.reactor.callLater(self.keepalive_after, tick)
         try:
             return await d
         finally:
-            if ticker.active():
+            if ticker is not None and ticker.active():
                 ticker.cancel()
 
-    def _send(
+    def send(
         self,
         call: _Call,
         body: bytes = b"",
@@ -117,10 +124,11 @@ class _HandlerBase:
 
     # Bodies --------------------------------------------------------------------
 
-    def _prepare_body(self, call: _Call, *, compute: tuple[str, ...] = ()) -> Any:
+    def prepare_body(self, call: _Call, *, compute: tuple[str, ...] = ()) -> StreamingBody:
         """Configure the request's streaming body: aws-chunked decoding and digests."""
         h = call.headers
         body = call.request.body
+        assert body is not None, "the headers are in, so the body exists"
         encodings = [t.strip().lower() for t in h.get("content-encoding", "").split(",")]
         sha = h.get("x-amz-content-sha256", "")
         # The body is aws-chunked when the signature says so (STREAMING-*) or
@@ -151,39 +159,38 @@ class _HandlerBase:
         body.configure(decoder=decoder, verifier=verifier, expected_length=expected)
         return body
 
-    async def _read_xml_body(self, call: _Call, required: bool = True) -> bytes:
+    async def read_xml_body(self, call: _Call, required: bool = True) -> bytes:
         """The whole (small) XML body, verified like any body."""
-        body = self._prepare_body(call)
+        body = self.prepare_body(call)
         data: bytes = await deferToThreadPool(
-            self._reactor, self._pool, body.read_all, MAX_XML_BODY
+            self.reactor, self.pool, body.read_all, MAX_XML_BODY
         )
         if required and not data.strip():
             raise errors.MalformedXML()
         return data
 
-    async def _with_body(self, call: _Call, d: Deferred[T]) -> T:
+    async def with_body(self, call: _Call, d: Deferred[T]) -> T:
         """Await a backend call that consumes the body; the body's own error wins."""
         try:
             return await d
         except BaseException:
-            err = self._body_error(call.request)
+            err = self.body_error(call.request)
             if err is not None:
                 raise err from None
             raise
 
     # Copies --------------------------------------------------------------------
 
-    async def _check_copy_source(self, call: _Call, source: CopySource) -> ObjectInfo | None:
+    async def check_copy_source(self, call: _Call, source: CopySource) -> ObjectInfo | None:
         """HEAD the source when a condition or a range needs it; apply the conditions."""
         needs = any(k.startswith("x-amz-copy-source-if-") for k in call.headers) or (
             "x-amz-copy-source-range" in call.headers
         )
         if not needs:
             return None
-        assert call.backend is not None
         info = await call.backend.head_object(source.bucket, source.key, source.version_id)
         conditions.check_copy_source_preconditions(call.headers, info.etag, info.last_modified)
         return info
 
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._reactor.seconds(), timezone.utc)
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.reactor.seconds(), timezone.utc)

@@ -5,21 +5,30 @@ from __future__ import annotations
 import html
 
 from pachs3gw.s3 import errors, xml_output
-from pachs3gw.s3._base import _HandlerBase
+from pachs3gw.s3._base import Responder
 from pachs3gw.s3._call import _Call, _max
 from pachs3gw.s3._listing_ops import _decode_token, _encode_token
+from pachs3gw.s3.interfaces import IAuthenticator
+from pachs3gw.s3.limits import MAX_BUCKETS
 
-#: S3's largest (and, with ``max-buckets``, default) ListBuckets page.
-MAX_BUCKETS = 10000
 
 
-class _BucketOps(_HandlerBase):
-    """The handlers of ``/`` and ``/{bucket}`` other than listings (reactor thread only)."""
+class BucketHandlers:
+    """The handlers of ``/`` and ``/{bucket}`` other than listings (reactor thread only).
+
+    :param auth: only asked whether auth is on (a browser gets an HTML
+        bucket list when it is off).
+    :param region: what HeadBucket reports.
+    """
+
+    def __init__(self, reply: Responder, auth: IAuthenticator, region: str) -> None:
+        self._reply = reply
+        self._auth = auth
+        self._region = region
 
     # Service -------------------------------------------------------------------
 
-    async def _list_buckets(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def list_buckets(self, call: _Call) -> None:
         q = call.query
         prefix = q.get("prefix", "")
         max_buckets = _max(call, "max-buckets", MAX_BUCKETS)
@@ -51,9 +60,9 @@ class _BucketOps(_HandlerBase):
                 "</head><body><h1>Buckets</h1><table><tr><th>Name</th><th>Created</th></tr>"
                 f"{rows}</table></body></html>"
             ).encode("utf-8")
-            self._send(call, page, content_type=b"text/html; charset=utf-8")
+            self._reply.send(call, page, content_type=b"text/html; charset=utf-8")
             return
-        self._send(
+        self._reply.send(
             call,
             xml_output.list_all_my_buckets(
                 buckets, prefix=prefix if "prefix" in q else None, continuation_token=next_token
@@ -62,46 +71,40 @@ class _BucketOps(_HandlerBase):
 
     # Buckets -------------------------------------------------------------------
 
-    async def _create_bucket(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def create_bucket(self, call: _Call) -> None:
         if not call.request.body_complete or call.headers.get("content-length", "0") != "0":
             from pachs3gw.s3 import xml_input
 
-            data = await self._read_xml_body(call, required=False)
+            data = await self._reply.read_xml_body(call, required=False)
             xml_input.parse_create_bucket(data)
         await call.backend.create_bucket(call.bucket)
-        self._send(call, headers={b"location": b"/" + call.bucket.encode("utf-8")})
+        self._reply.send(call, headers={b"location": b"/" + call.bucket.encode("utf-8")})
 
-    async def _delete_bucket(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def delete_bucket(self, call: _Call) -> None:
         await call.backend.delete_bucket(call.bucket)
-        self._send(call, status=204)
+        self._reply.send(call, status=204)
 
-    async def _head_bucket(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def head_bucket(self, call: _Call) -> None:
         await call.backend.head_bucket(call.bucket)
-        self._send(call, headers={b"x-amz-bucket-region": self._region.encode("ascii")})
+        self._reply.send(call, headers={b"x-amz-bucket-region": self._region.encode("ascii")})
 
-    async def _get_bucket_location(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def get_bucket_location(self, call: _Call) -> None:
         region = await call.backend.get_bucket_location(call.bucket)
-        self._send(call, xml_output.location_constraint(region))
+        self._reply.send(call, xml_output.location_constraint(region))
 
-    async def _get_bucket_versioning(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def get_bucket_versioning(self, call: _Call) -> None:
         status = await call.backend.get_bucket_versioning(call.bucket)
-        self._send(call, xml_output.versioning_configuration(status))
+        self._reply.send(call, xml_output.versioning_configuration(status))
 
-    async def _put_bucket_versioning(self, call: _Call) -> None:
+    async def put_bucket_versioning(self, call: _Call) -> None:
         """Enabled is what every bucket already is (each write is a commit): 200.
 
         Suspended would mean "overwrite in place", which PFS never does, so it
         is refused; MFA delete needs MFA devices, which the gateway has not.
         """
-        assert call.backend is not None
         from pachs3gw.s3 import xml_input
 
-        data = await self._read_xml_body(call)
+        data = await self._reply.read_xml_body(call)
         status, mfa = xml_input.parse_versioning(data)
         await call.backend.head_bucket(call.bucket)
         if status == "Suspended":
@@ -115,9 +118,8 @@ class _BucketOps(_HandlerBase):
             raise errors.NotImplemented_(
                 "MFA delete is not implemented by this gateway.", extra={"BucketName": call.bucket}
             )
-        self._send(call)
+        self._reply.send(call)
 
-    async def _get_bucket_acl(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def get_bucket_acl(self, call: _Call) -> None:
         await call.backend.head_bucket(call.bucket)
-        self._send(call, xml_output.access_control_policy())
+        self._reply.send(call, xml_output.access_control_policy())

@@ -10,23 +10,26 @@ Threads: reactor thread only.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import attrs
 
 from pachs3gw.s3 import errors
+from pachs3gw.s3.http_interfaces import IS3Request
 from pachs3gw.s3.interfaces import CopySource, IBackend
+from pachs3gw.s3.limits import MAX_KEYS, MAX_PART_NUMBER
+from pachs3gw.s3.signing import ChunkSignatureVerifier
 
-MAX_KEYS = 1000
-MAX_PART_NUMBER = 10000
 
 
 @attrs.define
-class _Call:
-    """One S3 request as the handlers see it (reactor thread only)."""
+class _ParsedRequest:
+    """What the request line and headers say, before anyone is authenticated.
 
-    request: Any  # StreamingRequest
+    Routing needs only this; the handlers get a :class:`_Call`.
+    """
+
+    request: IS3Request
     method: str
     raw_path: bytes
     raw_query: bytes
@@ -36,12 +39,9 @@ class _Call:
     query: dict[str, str]
     #: Lowercase header name → values joined with ``,`` (latin-1 decoded).
     headers: dict[str, str]
+    #: Lowercase header name → each value (latin-1 decoded), as signatures read them.
+    header_lists: dict[str, list[str]]
     request_id: str
-    backend: IBackend | None = None
-    chunk_verifier: Any = None
-    #: A 200 is already out with whitespace keeping the client waiting;
-    #: the result (or the error) follows as its body.
-    keepalive: bool = False
 
     @property
     def resource(self) -> str:
@@ -52,8 +52,40 @@ class _Call:
     def has(self, name: str) -> bool:
         return name in self.query
 
+    def authenticated(
+        self, backend: IBackend, chunk_verifier: ChunkSignatureVerifier | None = None
+    ) -> _Call:
+        """The call a handler serves, once the caller's backend is known."""
+        return _Call(
+            self.request,
+            self.method,
+            self.raw_path,
+            self.raw_query,
+            self.bucket,
+            self.key,
+            self.query,
+            self.headers,
+            self.header_lists,
+            self.request_id,
+            backend,
+            chunk_verifier,
+        )
 
-def _parse_call(request: Any, request_id: str) -> _Call:
+
+@attrs.define
+class _Call(_ParsedRequest):
+    """One authenticated S3 request as the handlers see it (reactor thread only)."""
+
+    #: The backend acting for the caller.
+    backend: IBackend
+    #: Checks the chunk signatures of a signed streaming (aws-chunked) body.
+    chunk_verifier: ChunkSignatureVerifier | None = None
+    #: A 200 is already out with whitespace keeping the client waiting;
+    #: the result (or the error) follows as its body.
+    keepalive: bool = False
+
+
+def _parse_call(request: IS3Request, request_id: str) -> _ParsedRequest:
     """Bucket, key and query from the raw request line; headers joined by name."""
     uri: bytes = request.uri
     raw_path, _, raw_query = uri.partition(b"?")
@@ -65,7 +97,7 @@ def _parse_call(request: Any, request_id: str) -> _Call:
         raw_path = b"/" + rest.partition(b"/")[2]
     # Mounted below a site's root (``/s3``, see ``mount.py``): route on what
     # follows the mount point; signatures cover the whole path.
-    mount: bytes = getattr(request, "s3_mount", b"")
+    mount: bytes = request.s3_mount
     routed = raw_path
     if mount and (raw_path == mount or raw_path.startswith(mount + b"/")):
         routed = raw_path[len(mount):]
@@ -77,11 +109,13 @@ def _parse_call(request: Any, request_id: str) -> _Call:
         raise errors.InvalidURI("Couldn't parse the specified URI: keys are UTF-8.") from None
     query = _parse_query(raw_query)
     headers: dict[str, str] = {}
-    for name, values in request.requestHeaders.getAllRawHeaders():
-        headers[name.decode("latin-1").lower()] = ",".join(
-            v.decode("latin-1") for v in values
-        )
-    return _Call(
+    header_lists: dict[str, list[str]] = {}
+    for raw_name, raw_values in request.requestHeaders.getAllRawHeaders():
+        name = raw_name.decode("latin-1").lower()
+        values = [v.decode("latin-1") for v in raw_values]
+        header_lists.setdefault(name, []).extend(values)
+        headers[name] = ",".join(header_lists[name])
+    return _ParsedRequest(
         request=request,
         method=request.method.decode("latin-1"),
         raw_path=raw_path,
@@ -90,6 +124,7 @@ def _parse_call(request: Any, request_id: str) -> _Call:
         key=key,
         query=query,
         headers=headers,
+        header_lists=header_lists,
         request_id=request_id,
     )
 

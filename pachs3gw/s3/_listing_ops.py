@@ -11,21 +11,23 @@ import base64
 import binascii
 
 from pachs3gw.s3 import errors, xml_output
-from pachs3gw.s3._base import _HandlerBase
+from pachs3gw.s3._base import Responder
 from pachs3gw.s3._call import _Call, _encoding_type, _max
 
 
-class _ListingOps(_HandlerBase):
+class ListingHandlers:
     """The handlers of ``GET /{bucket}`` listings (reactor thread only)."""
 
-    async def _list_objects_v1(self, call: _Call) -> None:
-        assert call.backend is not None
+    def __init__(self, reply: Responder) -> None:
+        self._reply = reply
+
+    async def list_objects_v1(self, call: _Call) -> None:
         q = call.query
         prefix, delimiter, marker = q.get("prefix", ""), q.get("delimiter", ""), q.get("marker", "")
         max_keys = _max(call, "max-keys")
         enc = _encoding_type(call)
         page = await call.backend.list_objects(call.bucket, prefix, delimiter, marker, max_keys)
-        self._send(
+        self._reply.send(
             call,
             xml_output.list_bucket_result_v1(
                 call.bucket,
@@ -38,8 +40,7 @@ class _ListingOps(_HandlerBase):
             ),
         )
 
-    async def _list_objects_v2(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def list_objects_v2(self, call: _Call) -> None:
         q = call.query
         prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
         max_keys = _max(call, "max-keys")
@@ -56,7 +57,7 @@ class _ListingOps(_HandlerBase):
             if page.is_truncated and page.next_marker is not None
             else None
         )
-        self._send(
+        self._reply.send(
             call,
             xml_output.list_bucket_result_v2(
                 call.bucket,
@@ -72,8 +73,7 @@ class _ListingOps(_HandlerBase):
             ),
         )
 
-    async def _list_object_versions(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def list_object_versions(self, call: _Call) -> None:
         q = call.query
         prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
         key_marker, vid_marker = q.get("key-marker", ""), q.get("version-id-marker", "")
@@ -87,7 +87,7 @@ class _ListingOps(_HandlerBase):
         page = await call.backend.list_object_versions(
             call.bucket, prefix, delimiter, key_marker, vid_marker, max_keys
         )
-        self._send(
+        self._reply.send(
             call,
             xml_output.list_versions_result(
                 call.bucket,

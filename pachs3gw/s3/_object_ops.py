@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from twisted.internet.defer import CancelledError
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from pachs3gw.s3 import conditions, errors, ranges, xml_output
-from pachs3gw.s3._base import _HandlerBase
+from pachs3gw.s3._base import Responder
 from pachs3gw.s3._call import _Call, _copy_source, _part_number
 from pachs3gw.s3._headers import _META_PREFIX, _header_value, _http_date, _metadata_from_headers
 from pachs3gw.s3.download import SMALL_READ_BYTES, DownloadStopped, ObjectProducer
-from pachs3gw.s3.interfaces import ObjectInfo
+from pachs3gw.s3.interfaces import DEFAULT_CONTENT_TYPE, ObjectInfo
 from pachs3gw.s3.limits import check_upload_size
 
 #: ``response-*`` query parameters of GetObject → the header they override.
@@ -22,22 +23,25 @@ _RESPONSE_OVERRIDES = {
     "response-content-disposition": b"Content-Disposition",
     "response-content-encoding": b"Content-Encoding",
 }
-_DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 
 
-class _ObjectOps(_HandlerBase):
+class ObjectHandlers:
     """The handlers of ``/{bucket}/{key}`` outside multipart uploads (reactor thread only).
 
     GET streams the object with an :class:`~pachs3gw.s3.download.ObjectProducer`,
     whose reads run in the injected thread pool.
     """
 
-    async def _put_object(self, call: _Call) -> None:
-        assert call.backend is not None
+    _log = Logger()
+
+    def __init__(self, reply: Responder) -> None:
+        self._reply = reply
+
+    async def put_object(self, call: _Call) -> None:
         check_upload_size(call.headers)
         metadata = _metadata_from_headers(call.headers)
-        body = self._prepare_body(call)
-        result = await self._with_body(
+        body = self._reply.prepare_body(call)
+        result = await self._reply.with_body(
             call,
             call.backend.put_object(
                 call.bucket, call.key, body, metadata,
@@ -49,7 +53,7 @@ class _ObjectOps(_HandlerBase):
             headers[b"x-amz-version-id"] = result.version_id.encode("latin-1")
         for alg, value in result.checksums.items():
             headers[f"x-amz-checksum-{alg.lower()}".encode("latin-1")] = value.encode("latin-1")
-        self._send(call, headers=headers)
+        self._reply.send(call, headers=headers)
 
     def _object_headers(
         self, call: _Call, info: ObjectInfo, *, whole_object: bool
@@ -60,7 +64,7 @@ class _ObjectOps(_HandlerBase):
             b"accept-ranges": b"bytes",
         }
         content = dict(info.metadata.headers)
-        content.setdefault("content-type", _DEFAULT_CONTENT_TYPE)
+        content.setdefault("content-type", DEFAULT_CONTENT_TYPE)
         for name, value in content.items():
             headers[name.encode("latin-1")] = _header_value(value)
         for name, value in info.metadata.user.items():
@@ -118,8 +122,7 @@ class _ObjectOps(_HandlerBase):
             {b"content-range": b"bytes %d-%d/%d" % (start, end, size)},
         )
 
-    async def _head_object(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def head_object(self, call: _Call) -> None:
         info = await call.backend.head_object(call.bucket, call.key, call.query.get("versionId"))
         conditions.check_preconditions(call.headers, info.etag, info.last_modified)
         status, offset, length, extra = self._select(call, info)
@@ -132,8 +135,7 @@ class _ObjectOps(_HandlerBase):
         request.setHeader(b"content-length", b"%d" % length)
         request.finish()
 
-    async def _get_object(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def get_object(self, call: _Call) -> None:
         reader = await call.backend.get_object(call.bucket, call.key, call.query.get("versionId"))
         try:
             info = reader.info
@@ -155,16 +157,16 @@ class _ObjectOps(_HandlerBase):
             return
         if length <= SMALL_READ_BYTES:
             data = await reader.read_small(offset, length)
-            if not getattr(request, "disconnected", False):
+            if not request.disconnected:
                 request.write(data)
                 request.finish()
             return
-        producer = ObjectProducer(self._reactor, self._pool, reader, request, offset, length)
+        producer = ObjectProducer(self._reply.reactor, self._reply.pool, reader, request, offset, length)
         try:
             await producer.start()
         except BaseException as e:
             reader.cancel()
-            if getattr(request, "disconnected", False) or isinstance(e, (DownloadStopped, CancelledError)):
+            if request.disconnected or isinstance(e, (DownloadStopped, CancelledError)):
                 return
             if not request.startedWriting:
                 raise
@@ -180,8 +182,7 @@ class _ObjectOps(_HandlerBase):
             return
         request.finish()
 
-    async def _delete_object(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def delete_object(self, call: _Call) -> None:
         result = await call.backend.delete_object(call.bucket, call.key, call.query.get("versionId"))
         if result.error is not None:
             raise result.error
@@ -190,13 +191,12 @@ class _ObjectOps(_HandlerBase):
             headers[b"x-amz-version-id"] = result.version_id.encode("latin-1")
         if result.delete_marker:
             headers[b"x-amz-delete-marker"] = b"true"
-        self._send(call, status=204, headers=headers)
+        self._reply.send(call, status=204, headers=headers)
 
-    async def _delete_objects(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def delete_objects(self, call: _Call) -> None:
         from pachs3gw.s3 import xml_input
 
-        data = await self._read_xml_body(call)
+        data = await self._reply.read_xml_body(call)
         parsed = xml_input.parse_delete(data)
         results = await call.backend.delete_objects(call.bucket, parsed.objects)
         deleted: list[tuple[str, str | None, bool]] = []
@@ -216,17 +216,15 @@ class _ObjectOps(_HandlerBase):
                 )
                 err = errors.InternalError()
                 failed.append((r.key, r.version_id, err.code, err.message))
-        self._send(call, xml_output.delete_result(deleted, failed))
+        self._reply.send(call, xml_output.delete_result(deleted, failed))
 
-    async def _get_object_acl(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def get_object_acl(self, call: _Call) -> None:
         await call.backend.head_object(call.bucket, call.key, call.query.get("versionId"))
-        self._send(call, xml_output.access_control_policy())
+        self._reply.send(call, xml_output.access_control_policy())
 
     # Copies --------------------------------------------------------------------
 
-    async def _copy_object(self, call: _Call) -> None:
-        assert call.backend is not None
+    async def copy_object(self, call: _Call) -> None:
         source = _copy_source(call)
         directive = call.headers.get("x-amz-metadata-directive", "COPY").strip().upper()
         if directive not in ("COPY", "REPLACE"):
@@ -239,14 +237,10 @@ class _ObjectOps(_HandlerBase):
             and (source.bucket, source.key) == (call.bucket, call.key)
             and source.version_id is None
         ):
-            raise errors.InvalidRequest(
-                "This copy request is illegal because it is trying to copy an object to itself "
-                "without changing the object's metadata, storage class, website redirect "
-                "location or encryption attributes."
-            )
-        await self._check_copy_source(call, source)
+            raise errors.copy_onto_itself()
+        await self._reply.check_copy_source(call, source)
         metadata = _metadata_from_headers(call.headers) if directive == "REPLACE" else None
-        result = await self._keepalive(
+        result = await self._reply.keepalive(
             call,
             call.backend.copy_object(
                 source, call.bucket, call.key, metadata,
@@ -258,10 +252,10 @@ class _ObjectOps(_HandlerBase):
             headers[b"x-amz-version-id"] = result.version_id.encode("latin-1")
         if source.version_id:
             headers[b"x-amz-copy-source-version-id"] = source.version_id.encode("latin-1")
-        self._send(
+        self._reply.send(
             call,
             xml_output.copy_object_result(
-                result.etag, result.last_modified or self._now(), result.checksums
+                result.etag, result.last_modified or self._reply.now(), result.checksums
             ),
             headers=headers,
         )

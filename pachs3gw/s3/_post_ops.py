@@ -31,10 +31,10 @@ from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
 
 from pachs3gw.s3 import conditions, errors, post_policy
-from pachs3gw.s3._base import _HandlerBase
+from pachs3gw.s3._base import Responder
 from pachs3gw.s3._call import _Call
 from pachs3gw.s3._headers import _metadata_from_headers
-from pachs3gw.s3.interfaces import IBackendFactory, IBodySource
+from pachs3gw.s3.interfaces import IAuthenticator, IBackend, IBackendFactory, IBodySource
 from pachs3gw.s3.xml_output import _document, _t
 
 #: Bytes of form fields (all but the file) read before the file must start.
@@ -126,12 +126,22 @@ def _post_response(location: str, bucket: str, key: str, etag: str) -> bytes:
     )
 
 
-class _PostOps(_HandlerBase):
-    """The handler of ``POST /{bucket}`` with a form (reactor thread only)."""
+class PostHandlers:
+    """The handler of ``POST /{bucket}`` with a form (reactor thread only).
 
-    _backends: IBackendFactory
+    The form carries its own signature, so this handler authenticates the
+    request itself and picks the signer's backend (the call it is given
+    holds the anonymous one).
+    """
 
-    async def _post_object(self, call: _Call) -> None:
+    def __init__(
+        self, reply: Responder, auth: IAuthenticator, backends: IBackendFactory
+    ) -> None:
+        self._reply = reply
+        self._auth = auth
+        self._backends = backends
+
+    async def post_object(self, call: _Call) -> None:
         mime, options = multipart.parse_options_header(call.headers.get("content-type", ""))
         boundary = options.get("boundary", "")
         if mime.lower() != "multipart/form-data" or not boundary:
@@ -139,10 +149,10 @@ class _PostOps(_HandlerBase):
                 "Bucket POST must be of the enclosure-type multipart/form-data",
                 extra={"Condition": "Bucket POST must be of the enclosure-type multipart/form-data"},
             )
-        raw = self._prepare_body(call)
+        raw = self._reply.prepare_body(call)
         events = _events(raw.chunks(), boundary)
-        fields, file = await self._with_body(
-            call, deferToThreadPool(self._reactor, self._pool, _read_fields, events)
+        fields, file = await self._reply.with_body(
+            call, deferToThreadPool(self._reply.reactor, self._reply.pool, _read_fields, events)
         )
         if file is None:
             raise errors.InvalidArgument(
@@ -159,7 +169,7 @@ class _PostOps(_HandlerBase):
         if not key:
             raise errors.InvalidArgument("User key must have a length greater than 0.")
         checked = dict(fields, key=key)
-        policy = await self._check_form(call, checked)
+        backend, policy = await self._check_form(call, checked)
         headers = {
             name: value
             for name, value in checked.items()
@@ -169,10 +179,9 @@ class _PostOps(_HandlerBase):
         }
         if "content-type" not in headers and file.content_type:
             headers["content-type"] = file.content_type
-        assert call.backend is not None
         body = FormFileBody(events, policy)
-        result = await self._with_body(
-            call, call.backend.put_object(call.bucket, key, body, _metadata_from_headers(headers))
+        result = await self._reply.with_body(
+            call, backend.put_object(call.bucket, key, body, _metadata_from_headers(headers))
         )
         etag = conditions.format_etag(result.etag)
         host = call.headers.get("host", "localhost")
@@ -186,19 +195,21 @@ class _PostOps(_HandlerBase):
             sep = "&" if "?" in redirect else "?"
             query = urlencode({"bucket": call.bucket, "key": key, "etag": etag})
             out[b"location"] = f"{redirect}{sep}{query}".encode("latin-1", "replace")
-            self._send(call, status=303, headers=out)
+            self._reply.send(call, status=303, headers=out)
             return
         status = checked.get("success_action_status", "")
         if status == "201":
-            self._send(call, _post_response(location, call.bucket, key, etag), status=201, headers=out)
+            self._reply.send(call, _post_response(location, call.bucket, key, etag), status=201, headers=out)
         elif status == "200":
-            self._send(call, status=200, headers=out)
+            self._reply.send(call, status=200, headers=out)
         else:
-            self._send(call, status=204, headers=out)
+            self._reply.send(call, status=204, headers=out)
 
-    async def _check_form(self, call: _Call, fields: dict[str, str]) -> post_policy.Policy | None:
-        """Check signature and policy; pick the signer's backend. Returns the policy, if any."""
-        now = datetime.fromtimestamp(self._reactor.seconds(), timezone.utc)
+    async def _check_form(
+        self, call: _Call, fields: dict[str, str]
+    ) -> tuple[IBackend, post_policy.Policy | None]:
+        """Check signature and policy: the signer's backend, and the policy if any."""
+        now = datetime.fromtimestamp(self._reply.reactor.seconds(), timezone.utc)
         policy_b64 = fields.get("policy", "")
         policy = post_policy.decode_policy(policy_b64) if policy_b64 else None
         signature = post_policy.form_signature(fields)
@@ -210,9 +221,9 @@ class _PostOps(_HandlerBase):
                 )
             secret = await self._auth.secret_for(signature.access_key)
             post_policy.check_signature(signature, policy_b64, secret)
-            call.backend = self._backends.backend_for(signature.access_key)
+            backend = self._backends.backend_for(signature.access_key)
         else:
-            call.backend = self._backends.backend_for(None)
+            backend = call.backend
         if policy is not None:
             post_policy.check_conditions(policy, fields, call.bucket, now)
-        return policy
+        return backend, policy

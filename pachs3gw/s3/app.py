@@ -16,9 +16,10 @@ it is logged with its traceback and answered 500 InternalError.
 This module is the entry point, authentication and error rendering; the
 rest lives in private modules: ``_call`` (the parsed request), ``_routes``
 (which handler serves a request), ``_base`` (what handlers share),
-``_headers`` (metadata ⇄ headers) and the handler mixins ``_bucket_ops``,
+``_headers`` (metadata ⇄ headers) and the handler objects ``_bucket_ops``,
 ``_listing_ops``, ``_object_ops``, ``_multipart_ops``, ``_attributes_ops`` and
-``_post_ops`` (browser form uploads, with ``post_policy``).
+``_post_ops`` (browser form uploads, with ``post_policy``), each holding the
+one :class:`~pachs3gw.s3._base.Responder` it answers through.
 
 Threads: everything here runs on the reactor thread; bodies are iterated by
 the backend (uploads) or :class:`~pachs3gw.s3.download.ObjectProducer`
@@ -31,30 +32,35 @@ import base64
 import hashlib
 import os
 import random
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any
-
 from klein import Klein
-from twisted.internet.defer import CancelledError, ensureDeferred
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource, Resource
 
-from pachs3gw.s3 import conditions, errors, xml_output
-from pachs3gw.s3._attributes_ops import _AttributesOps
-from pachs3gw.s3._base import _without_prolog
-from pachs3gw.s3._bucket_ops import _BucketOps
-from pachs3gw.s3._call import _Call, _parse_call
+from pachs3gw.s3 import conditions, errors, signing, xml_output
+from pachs3gw.s3._attributes_ops import AttributesHandlers
+from pachs3gw.s3._base import Responder, _without_prolog
+from pachs3gw.s3._bucket_ops import BucketHandlers
+from pachs3gw.s3._call import _Call, _parse_call, _ParsedRequest
 from pachs3gw.s3._headers import _http_date
-from pachs3gw.s3._listing_ops import _ListingOps
-from pachs3gw.s3._multipart_ops import _MultipartOps
-from pachs3gw.s3._object_ops import _ObjectOps
-from pachs3gw.s3._post_ops import _PostOps
-from pachs3gw.s3._routes import SELF_AUTHENTICATING, UNSUPPORTED_SUBRESOURCES, _route
+from pachs3gw.s3._listing_ops import ListingHandlers
+from pachs3gw.s3._multipart_ops import MultipartHandlers
+from pachs3gw.s3._object_ops import ObjectHandlers
+from pachs3gw.s3._post_ops import PostHandlers
+from pachs3gw.s3._routes import (
+    SELF_AUTHENTICATING,
+    UNSUPPORTED_SUBRESOURCES,
+    Handlers,
+    _Handler,
+    _route,
+)
 from pachs3gw.s3.download import DownloadStopped
-from pachs3gw.s3.mount import S3Resource
+from pachs3gw.s3.http_interfaces import IS3Reactor, IS3Request
 from pachs3gw.s3.interfaces import BodyAborted, IAuthenticator, IBackendFactory
+from pachs3gw.s3.mount import S3Resource
 
 __all__ = ["S3Server", "UNSUPPORTED_SUBRESOURCES"]
 
@@ -74,7 +80,7 @@ class _NoRewriteResource(Resource):
         super().__init__()
         self._inner = inner
 
-    def render(self, request: Any) -> Any:
+    def render(self, request: IS3Request) -> object:
         request.prepath = []
         request.postpath = []
         return self._inner.render(request)
@@ -92,10 +98,14 @@ def _request_ids() -> tuple[str, str]:
     ).decode("ascii")
 
 
-class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOps, _PostOps):
+class S3Server:
     """The S3 API over an :class:`IBackendFactory`, as a Klein app.
 
-    :param reactor: the reactor (``callFromThread``, ``seconds``).
+    Entry point, authentication and error rendering; the operations are
+    the handler objects in :attr:`handlers`, all answering through one
+    :class:`~pachs3gw.s3._base.Responder`.
+
+    :param reactor: the reactor (``callFromThread``, ``seconds``, ``callLater``).
     :param pool: the thread pool bodies are iterated in (the gateway's own,
         not the reactor's).
     :param backends: gives the backend acting for an access key.
@@ -104,17 +114,11 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOp
     """
 
     _app = Klein()
-
-    #: CompleteMultipartUpload and copies that take longer than this many
-    #: seconds get their 200 at once and whitespace every
-    #: ``keepalive_interval`` seconds until the result (or an error
-    #: document) follows, as S3 does: SDKs would otherwise time out reading.
-    keepalive_after = 10.0
-    keepalive_interval = 10.0
+    _log = Logger()
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IS3Reactor,
         pool: ThreadPool,
         backends: IBackendFactory,
         authenticator: IAuthenticator,
@@ -126,6 +130,34 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOp
         self._backends = backends
         self._auth = authenticator
         self._region = region
+        self._reply = Responder(reactor, pool)
+        self.handlers = Handlers(
+            buckets=BucketHandlers(self._reply, authenticator, region),
+            listings=ListingHandlers(self._reply),
+            objects=ObjectHandlers(self._reply),
+            multipart=MultipartHandlers(self._reply),
+            attributes=AttributesHandlers(self._reply),
+            forms=PostHandlers(self._reply, authenticator, backends),
+        )
+
+    @property
+    def keepalive_after(self) -> float:
+        """Seconds a CompleteMultipartUpload or copy may take before its 200 goes out
+        and whitespace every :attr:`keepalive_interval` seconds keeps the client
+        reading (as S3 does: SDKs would otherwise time out)."""
+        return self._reply.keepalive_after
+
+    @keepalive_after.setter
+    def keepalive_after(self, seconds: float) -> None:
+        self._reply.keepalive_after = seconds
+
+    @property
+    def keepalive_interval(self) -> float:
+        return self._reply.keepalive_interval
+
+    @keepalive_interval.setter
+    def keepalive_interval(self, seconds: float) -> None:
+        self._reply.keepalive_interval = seconds
 
     def resource(self) -> IResource:
         """The twisted.web resource; serve it with :func:`pachs3gw.s3.site.make_site`."""
@@ -134,34 +166,33 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOp
     # Entry point ---------------------------------------------------------------
 
     @_app.route("/", branch=False, strict_slashes=False)
-    def _serve(self, request: Any) -> Any:
+    def _serve(self, request: IS3Request) -> Deferred[None]:
         return ensureDeferred(self._handle(request))
 
-    async def _handle(self, request: Any) -> None:
+    async def _handle(self, request: IS3Request) -> None:
         request_id, host_id = _request_ids()
-        stats = getattr(request, "stats", None)
-        if stats is not None:
-            stats.request_id = request_id
+        stats = request.stats
+        stats.request_id = request_id
         request.setHeader(b"x-amz-request-id", request_id.encode("ascii"))
         request.setHeader(b"x-amz-id-2", host_id.encode("ascii"))
         request.setHeader(b"server", b"pachs3gw")
-        call: _Call | None = None
+        call: _ParsedRequest | None = None
         try:
             call = self._parse_call(request, request_id)
-            if stats is not None:
-                stats.bucket = call.bucket
-                stats.key = call.key
+            stats.bucket = call.bucket
+            stats.key = call.key
             handler = self._route(call)
-            if stats is not None:
-                stats.operation = handler.__name__.lstrip("_")
-            if handler.__name__ not in SELF_AUTHENTICATING:
-                await self._authenticate(call)
+            stats.operation = handler.__name__
+            if handler.__name__ in SELF_AUTHENTICATING:
+                call = call.authenticated(self._backends.backend_for(None))
+            else:
+                call = await self._authenticate(call)
             await handler(call)
         except conditions.NotModified as e:
             self._render_not_modified(request, e)
         except BaseException as e:
-            error = self._body_error(request) or e
-            if getattr(request, "disconnected", False):
+            error = Responder.body_error(request) or e
+            if request.disconnected:
                 # The client is gone: nobody to answer.  Leftover
                 # CancelledError/BodyAborted/DownloadStopped are expected here.
                 if not isinstance(error, (CancelledError, BodyAborted, DownloadStopped, errors.S3Error)):
@@ -174,7 +205,7 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOp
                 return
             if isinstance(error, errors.S3Error):
                 self._render_error(request, call, error, request_id, host_id)
-                if getattr(request, "disconnected", False) or not request.finished:
+                if request.disconnected or not request.finished:
                     await request.when_disconnected()
             elif isinstance(error, BodyAborted):
                 request.abort_connection()
@@ -193,32 +224,24 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOp
 
     # Parsing and routing -------------------------------------------------------
 
-    def _parse_call(self, request: Any, request_id: str) -> _Call:
+    def _parse_call(self, request: IS3Request, request_id: str) -> _ParsedRequest:
         return _parse_call(request, request_id)
 
-    def _route(self, call: _Call) -> Callable[[_Call], Awaitable[None]]:
+    def _route(self, call: _ParsedRequest) -> _Handler:
         """Pick the operation from the method, the path level and the sub-resources."""
-        return _route(self, call)
+        return _route(self.handlers, call)
 
     # Authentication ------------------------------------------------------------
 
-    async def _authenticate(self, call: _Call) -> None:
-        """Check the signature (auth on) and pick the caller's backend."""
+    async def _authenticate(self, call: _ParsedRequest) -> _Call:
+        """Check the signature (auth on): the call with the caller's backend."""
         if not self._auth.enabled:
-            call.backend = self._backends.backend_for(None)
-            return
-        from pachs3gw.s3 import signing
-
-        headers: dict[str, list[str]] = {}
-        for name, values in call.request.requestHeaders.getAllRawHeaders():
-            headers.setdefault(name.decode("latin-1").lower(), []).extend(
-                v.decode("latin-1") for v in values
-            )
+            return call.authenticated(self._backends.backend_for(None))
         signed = signing.SignedRequest(
             method=call.method,
             raw_path=call.raw_path,
             raw_query=call.raw_query,
-            headers=headers,
+            headers=call.header_lists,
             now=datetime.fromtimestamp(self._reactor.seconds(), timezone.utc),
         )
         creds = signing.parse_credentials(signed)
@@ -226,34 +249,30 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOp
             # Refused if callers must sign; but with the backend down that
             # is not known, and a 403 would send the user the wrong way.
             await self._auth.check_anonymous()
-            call.backend = self._backends.backend_for(None)
-            return
-        stats = getattr(call.request, "stats", None)
-        if stats is not None:
-            # With Pachyderm auth the access key is a token: log a digest.
-            stats.access_key = "sha256:" + hashlib.sha256(creds.access_key.encode()).hexdigest()[:12]
+            return call.authenticated(self._backends.backend_for(None))
+        # With Pachyderm auth the access key is a token: log a digest.
+        call.request.stats.access_key = (
+            "sha256:" + hashlib.sha256(creds.access_key.encode()).hexdigest()[:12]
+        )
         secret = await self._auth.secret_for(creds.access_key)
         if not self._auth.enabled:
             # Asking for the secret taught the authenticator that the backend
             # has no auth after all (it may have been unreachable at start-up).
-            call.backend = self._backends.backend_for(None)
-            return
-        call.chunk_verifier = signing.verify(signed, creds, secret)
-        call.backend = self._backends.backend_for(creds.access_key)
+            return call.authenticated(self._backends.backend_for(None))
+        chunk_verifier = signing.verify(signed, creds, secret)
+        return call.authenticated(self._backends.backend_for(creds.access_key), chunk_verifier)
 
     # Errors --------------------------------------------------------------------
 
     def _render_error(
         self,
-        request: Any,
-        call: _Call | None,
+        request: IS3Request,
+        call: _ParsedRequest | None,
         error: errors.S3Error,
         request_id: str,
         host_id: str,
     ) -> None:
-        stats = getattr(request, "stats", None)
-        if stats is not None:
-            stats.error_code = error.code
+        request.stats.error_code = error.code
         if request.finished:
             return
         resource = error.resource or (call.resource if call is not None else "/")
@@ -261,7 +280,7 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOp
             error.code, error.message, resource, request_id, error.extra, host_id=host_id
         )
         if request.startedWriting:
-            if call is not None and call.keepalive:
+            if isinstance(call, _Call) and call.keepalive:
                 # A 200 with whitespace is out: the error is its body, which
                 # SDKs check for (as S3 does it).
                 request.write(_without_prolog(body))
@@ -283,7 +302,7 @@ class S3Server(_BucketOps, _ListingOps, _ObjectOps, _MultipartOps, _AttributesOp
             request.write(body)
         request.finish()
 
-    def _render_not_modified(self, request: Any, e: conditions.NotModified) -> None:
+    def _render_not_modified(self, request: IS3Request, e: conditions.NotModified) -> None:
         request.setResponseCode(304)
         request.setHeader(b"etag", e.etag.encode("latin-1"))
         request.setHeader(b"last-modified", _http_date(e.last_modified))

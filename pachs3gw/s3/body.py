@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 from twisted.internet.interfaces import IReactorFromThreads
 from zope.interface import implementer
 
-from pachs3gw.s3 import errors
+from pachs3gw.s3 import errors, limits
 from pachs3gw.s3.checksums import BodyVerifier
 from pachs3gw.s3.chunked import AwsChunkedDecoder
 from pachs3gw.s3.interfaces import BodyAborted, IBodySource
@@ -36,6 +36,18 @@ __all__ = ["StreamingBody", "DEFAULT_HIGH_WATER", "DEFAULT_LOW_WATER"]
 
 DEFAULT_HIGH_WATER = 2 * 1024 * 1024
 DEFAULT_LOW_WATER = 512 * 1024
+
+
+def _check_size(size: int) -> None:
+    """No request body is larger than S3's largest upload, declared or not.
+
+    A declared length over it is refused before the body
+    (:func:`~pachs3gw.s3.limits.check_upload_size`); this bounds the rest
+    (``Transfer-Encoding: chunked``, aws-chunked sending more than it said)
+    while they stream.
+    """
+    if size > limits.MAX_SINGLE_UPLOAD:
+        raise errors.EntityTooLarge(extra={"MaxSizeAllowed": str(limits.MAX_SINGLE_UPLOAD)})
 
 
 @implementer(IBodySource)
@@ -210,9 +222,11 @@ class StreamingBody:
                 if decoder is not None:
                     for piece in decoder.feed(data):
                         verifier.update(piece)
+                        _check_size(verifier.size)
                         yield piece
                 else:
                     verifier.update(data)
+                    _check_size(verifier.size)
                     yield data
             trailers = decoder.finish() if decoder is not None else {}
             if self.expected_length is not None and verifier.size != self.expected_length:

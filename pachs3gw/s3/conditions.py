@@ -46,17 +46,19 @@ class NotModified(Exception):
 
 
 def normalize_etag(s: str) -> str:
-    """Strip the weak prefix and the quotes, so that ``"abc"``, ``W/"abc"`` and ``abc`` compare equal.
+    """Strip the weak prefix and the quotes and lower-case, so that ``"abc"``,
+    ``W/"abc"``, ``abc`` and ``ABC`` compare equal.
 
-    Clients disagree on quoting (s3cmd and some SDKs send bare hex), and S3
-    treats them all alike.
+    Clients disagree on quoting (s3cmd and some SDKs send bare hex) and some
+    upper-case the MD5 hex; S3 treats them all alike. The one normaliser of
+    ETags: conditions, part lists and the backends all compare through it.
     """
     s = s.strip()
     if s[:2] in ("W/", "w/"):
         s = s[2:].lstrip()
     if len(s) >= 2 and s[0] == '"' and s[-1] == '"':
         s = s[1:-1]
-    return s
+    return s.lower()
 
 
 def format_etag(raw: str) -> str:

@@ -20,10 +20,10 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
-from twisted.web.http import Request
 from twisted.internet.interfaces import IPushProducer, IReactorFromThreads
 from zope.interface import implementer
 
+from pachs3gw.s3.http_interfaces import IS3Request
 from pachs3gw.s3.interfaces import IObjectReader
 
 __all__ = ["ObjectProducer", "DownloadStopped", "ShortRead", "SMALL_READ_BYTES"]
@@ -55,7 +55,7 @@ class ObjectProducer:
     reactor: IReactorFromThreads
     pool: ThreadPool
     reader: IObjectReader
-    request: Request
+    request: IS3Request
     offset: int
     length: int
     max_in_flight: int = 4

@@ -192,3 +192,16 @@ ServiceUnavailable = _error(
     "ServiceUnavailable", 503, "Please reduce your request rate."
 )
 SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
+
+
+def copy_onto_itself() -> S3Error:
+    """S3's refusal of a CopyObject onto its own source that changes nothing.
+
+    The HTTP layer refuses it when the names match; a backend that knows
+    two names for one bucket (aliases) refuses it for those too.
+    """
+    return InvalidRequest(
+        "This copy request is illegal because it is trying to copy an object to itself "
+        "without changing the object's metadata, storage class, website redirect "
+        "location or encryption attributes."
+    )

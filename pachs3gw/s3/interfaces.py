@@ -25,6 +25,9 @@ from zope.interface import Attribute, Interface
 
 # Values ---------------------------------------------------------------------
 
+#: The Content-Type of an object stored without one (S3's).
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+
 
 @attrs.frozen
 class BucketEntry:
@@ -169,8 +172,12 @@ class CopySource:
 
 @attrs.frozen
 class CompletedPart:
+    """One ``<Part>`` of a CompleteMultipartUpload request."""
+
     part_number: int
+    #: Unquoted, as :func:`pachs3gw.s3.conditions.normalize_etag` gives it.
     etag: str
+    #: Algorithm (``CRC32``...) → base64 value the client claims for the part.
     checksums: dict[str, str] = attrs.field(factory=dict)
 
 

@@ -22,13 +22,16 @@ Everything here runs on the reactor thread.
 
 from __future__ import annotations
 
+import time
 from typing import IO, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.web.resource import IResource, Resource
+from zope.interface import alsoProvides
 
 from pachs3gw.s3.body import StreamingBody
-from pachs3gw.s3.request import RequestStats, StreamingRequest
+from pachs3gw.s3.http_interfaces import IS3Reactor, IS3Request, RequestStats
+from pachs3gw.s3.request import StreamingRequest
 
 __all__ = ["S3Resource"]
 
@@ -41,12 +44,12 @@ class S3Resource(Resource):
 
     isLeaf = True
 
-    def __init__(self, inner: IResource, reactor: Any) -> None:
+    def __init__(self, inner: IResource, reactor: IS3Reactor) -> None:
         super().__init__()
         self._inner = inner
         self._reactor = reactor
 
-    def render(self, request: Any) -> Any:
+    def render(self, request: Any) -> Any:  # a Request of any Site: adapted below
         # Where twisted.web found us: b"" at the root, b"/s3" below it.
         request.s3_mount = b"".join(b"/" + segment for segment in request.prepath)
         if not isinstance(request, StreamingRequest):
@@ -54,7 +57,7 @@ class S3Resource(Resource):
         return self._inner.render(request)
 
 
-def _adapt_plain_request(request: Any, reactor: Any) -> None:
+def _adapt_plain_request(request: Any, reactor: IS3Reactor) -> None:
     """Give a plain twisted.web request what the S3 handlers use of a StreamingRequest."""
     feeder = _SpooledFeeder(request.content)
     body = StreamingBody(reactor, pause=feeder.pause, resume=feeder.resume)
@@ -82,6 +85,8 @@ def _adapt_plain_request(request: Any, reactor: Any) -> None:
 
     request.when_disconnected = when_disconnected
     request.abort_connection = abort_connection
+    request.started_at = time.monotonic()
+    alsoProvides(request, IS3Request)
     feeder.resume()
 
 

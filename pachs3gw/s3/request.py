@@ -42,13 +42,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.http_headers import Headers
+from zope.interface import implementer
 
 from pachs3gw.s3 import errors
 from pachs3gw.s3.body import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, StreamingBody
 from pachs3gw.s3.limits import Limits
-from pachs3gw.s3.logging import log_request
+from pachs3gw.s3.access_log import log_request
+from pachs3gw.s3.http_interfaces import IS3Request, RequestStats
 
-__all__ = ["StreamingRequest", "RequestStats"]
+__all__ = ["StreamingRequest"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: The unread rest of a request body up to which a connection is kept (the
@@ -56,18 +58,6 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 DRAIN_LIMIT = 1024 * 1024
 #: How long a drained body may take before the connection is dropped.
 DRAIN_TIMEOUT = 30.0
-
-
-class RequestStats:
-    """What the per-request log line reports; filled in by the S3 app."""
-
-    def __init__(self) -> None:
-        self.request_id = ""
-        self.bucket: str | None = None
-        self.key: str | None = None
-        self.operation: str | None = None
-        self.error_code: str | None = None
-        self.access_key: str | None = None
 
 
 class S3ResponseHeaders(Headers):
@@ -102,6 +92,7 @@ def _query_args(query: bytes) -> dict[bytes, list[bytes]]:
     return args
 
 
+@implementer(IS3Request)
 class StreamingRequest(server.Request):
     """A request whose body streams to the resource while it arrives.
 
@@ -120,6 +111,8 @@ class StreamingRequest(server.Request):
         self.stats = RequestStats()
         self.started_at = time.monotonic()
         self.disconnected = False
+        #: Set by :class:`~pachs3gw.s3.mount.S3Resource` (where it is mounted).
+        self.s3_mount = b""
         self._expect_continue = False
         self._continue_sent = False
         self._expect_headers: Sequence[bytes] | None = None

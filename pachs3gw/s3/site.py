@@ -11,7 +11,7 @@ from twisted.web.server import Site
 from pachs3gw.s3.body import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER
 from pachs3gw.s3.channel import S3Channel
 from pachs3gw.s3.limits import Limits
-from pachs3gw.s3.logging import log_request
+from pachs3gw.s3.access_log import log_request
 from pachs3gw.s3.request import StreamingRequest
 
 __all__ = ["S3Site", "make_site"]
@@ -48,7 +48,7 @@ class S3Site(Site):
         """A connection (``ServerFactory.buildProtocol`` calls this)."""
         return S3Channel(self.limits)
 
-    def log(self, request: Any) -> None:
+    def log(self, request: object) -> None:
         """Replaced by the event the request emits when it ends (see ``StreamingRequest``)."""
 
 

@@ -36,6 +36,7 @@ from zope.interface import implementer
 from pachs3gw.s3 import errors
 from pachs3gw.s3.checksums import composite_checksum, multipart_etag
 from pachs3gw.s3.conditions import check_write_conditions, normalize_etag
+from pachs3gw.s3.limits import MIN_PART_SIZE
 from pachs3gw.s3.interfaces import (
     BucketEntry,
     CompletedPart,
@@ -65,7 +66,6 @@ __all__ = ["MemoryAuthenticator", "MemoryBackend", "MemoryObjectReader"]
 #: S3's rule: 3-63 of a-z 0-9 . -, starting and ending with a letter or digit,
 #: no two adjacent periods.
 _BUCKET_NAME = re.compile(r"(?!.*\.\.)[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
-MIN_PART_SIZE = 5 * 1024 * 1024
 
 
 @implementer(IAuthenticator)

@@ -18,12 +18,11 @@ import defusedxml
 import defusedxml.ElementTree as DET
 
 from pachs3gw.s3 import errors
+from pachs3gw.s3.interfaces import CompletedPart
+from pachs3gw.s3.limits import MAX_DELETE_KEYS, MAX_PART_NUMBER, MAX_XML_BODY
+from pachs3gw.s3.xml_output import S3_NAMESPACE
 
 __all__ = [
-    "MAX_XML_BODY",
-    "MAX_DELETE_KEYS",
-    "S3_NAMESPACE",
-    "CompletedPart",
     "DeleteRequest",
     "parse_complete_multipart",
     "parse_create_bucket",
@@ -31,15 +30,6 @@ __all__ = [
     "parse_versioning",
 ]
 
-S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
-#: Largest XML body read.  A CompleteMultipartUpload of 10,000 parts with a
-#: checksum each is ~2.5 MB, a DeleteObjects of 1,000 keys of 1,024 bytes
-#: ~1.1 MB (more if the keys need escaping); the HTTP layer should read at
-#: most this much and answer MalformedXML beyond.
-MAX_XML_BODY = 8 * 1024 * 1024
-#: S3's limit on keys per DeleteObjects request.
-MAX_DELETE_KEYS = 1000
-MAX_PART_NUMBER = 10000
 
 _CHECKSUM_ELEMENTS = {
     "ChecksumCRC32": "CRC32",
@@ -48,17 +38,6 @@ _CHECKSUM_ELEMENTS = {
     "ChecksumSHA1": "SHA1",
     "ChecksumSHA256": "SHA256",
 }
-
-
-@attrs.frozen
-class CompletedPart:
-    """One ``<Part>`` of a CompleteMultipartUpload request."""
-
-    part_number: int
-    #: Unquoted, as :func:`pachs3gw.s3.conditions.normalize_etag` gives it.
-    etag: str
-    #: Algorithm (``CRC32``...) → base64 value the client claims for the part.
-    checksums: dict[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -104,12 +104,13 @@ def test_bucket_name_round_trips() -> None:
     assert parse_bucket("master.images").label == "default/images@master"
 
 
-def test_the_end_of_stream_path_is_not_a_valid_key() -> None:
-    import pytest
-
-    from pachs3gw.gateway.keys import check_key
+def test_the_end_of_stream_path_is_never_a_key_path() -> None:
+    """The client deletes END_OF_STREAM_PATH at the end of every stream: no key may live there."""
+    from pachs3gw.gateway.keys import KeyPaths, Placement, placement
     from pachs3gw.proto.conventions import END_OF_STREAM_PATH
-    from pachs3gw.s3 import errors
 
-    with pytest.raises(errors.InvalidArgument):
-        check_key(END_OF_STREAM_PATH.lstrip("/"))
+    name = END_OF_STREAM_PATH.lstrip("/")
+    for key in (name, name + "/x", name + "/"):
+        assert placement(key) is Placement.ENCODED
+        for path in KeyPaths().read_paths(key):
+            assert path != END_OF_STREAM_PATH and not path.startswith(END_OF_STREAM_PATH + "/")

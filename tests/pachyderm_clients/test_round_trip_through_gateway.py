@@ -90,3 +90,37 @@ def pfs_etag(pp: Driver, repo: str, path: str) -> str:
     """The ETag S3 must show for a file written outside the gateway: hex of its PFS hash."""
     info = pp.eval(f"client.inspect_file(({repo!r}, 'master'), {path!r})")
     return '"' + base64.b64decode(info["hash"]).hex() + '"'
+
+
+def test_files_pachyderm_clients_wrote_stay_readable_beside_keys_pfs_would_refuse(pp: Driver, sdk: Driver, s3) -> None:  # type: ignore[no-untyped-def]
+    """Plain keys keep their paths; ``../x`` and ``a//b`` go where PFS keeps them as they are."""
+    repo = new_name("odd")
+    bucket = f"master.{repo}"
+    pp.run(f"client.create_repo({repo!r})")
+    pp.run(f"client.create_branch({repo!r}, 'master')")
+    pp.run(
+        f"with client.modify_file_client(({repo!r}, 'master')) as mfc:\n"
+        "    mfc.put_file_from_bytes('/old/plain.txt', b'old')\n"
+        "    mfc.put_file_from_bytes('/old/caf\\u00e9 (1).txt', b'accent')\n"
+    )
+    s3.put_object(Bucket=bucket, Key="../x", Body=b"dotdot")
+    s3.put_object(Bucket=bucket, Key="old//x", Body=b"empty segment")
+    s3.put_object(Bucket=bucket, Key="old/new.txt", Body=b"new")
+    assert s3.get_object(Bucket=bucket, Key="old/plain.txt")["Body"].read() == b"old"
+    # The embedded store keeps characters pachd refuses: that file is read where it was written.
+    assert s3.get_object(Bucket=bucket, Key="old/café (1).txt")["Body"].read() == b"accent"
+    listing = s3.list_objects_v2(Bucket=bucket)
+    assert [o["Key"] for o in listing["Contents"]] == [
+        "../x", "old//x", "old/café (1).txt", "old/new.txt", "old/plain.txt",
+    ]
+    # What Pachyderm's clients see: the plain files as they are, the others encoded.
+    files = sorted(
+        f["file"]["path"]
+        for f in sdk.eval(f"client.pfs.walk_file(file=pfs.File.from_uri('{repo}@master:/'))")
+        if not f["file"]["path"].endswith("/")
+    )
+    assert files == sorted([
+        "/.pachs3gw-keys/" + "../x".encode().hex(), "/.pachs3gw-keys/" + "old//x".encode().hex(),
+        "/old/café (1).txt", "/old/new.txt", "/old/plain.txt",
+    ])
+    assert pp.eval(f"client.get_file(({repo!r}, 'master'), '/old/new.txt').read()") == b"new"

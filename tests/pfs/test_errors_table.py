@@ -11,7 +11,9 @@ change the answer.
 
 from __future__ import annotations
 
+import ast
 import inspect
+from pathlib import Path
 from typing import Callable
 
 import grpc
@@ -20,8 +22,10 @@ import pytest
 from pachs3gw.pfs import errors as pfs
 from pachs3gw.pfs.errors import from_rpc_error
 from pachs3gw.pfsd import _errors as pfsd
+from pachs3gw.proto import conventions
 
 C = grpc.StatusCode
+ROOT = Path(__file__).resolve().parents[2]
 ID = "0123456789abcdef0123456789abcdef"
 
 
@@ -52,6 +56,8 @@ CONSTRUCTORS: dict[str, tuple[list[Callable[[], pfsd.PfsError]], type[pfs.PfsErr
             lambda: pfsd.repo_not_found("default", "branch-x"),
             lambda: pfsd.repo_not_found("commit", "file"),
             lambda: pfsd.repo_not_found("p", "project"),
+            # What pfsd answers to our client's abort request (a failed upload).
+            lambda: pfsd.repo_not_found("default", conventions.ABORT_REPO),
         ],
         pfs.RepoNotFound,
     ),
@@ -103,7 +109,10 @@ CONSTRUCTORS: dict[str, tuple[list[Callable[[], pfsd.PfsError]], type[pfs.PfsErr
         pfs.InvalidName,
     ),
     "storage_full": (
-        [lambda: pfsd.storage_full("writing metadata: database or disk is full")],
+        [
+            lambda: pfsd.storage_full("writing metadata: database or disk is full"),
+            lambda: pfsd.storage_full("writing a chunk: No space left on device"),
+        ],
         pfs.StorageFull,
     ),
     "invalid_argument": (
@@ -144,6 +153,9 @@ OTHERS: list[tuple[grpc.StatusCode, str, type[pfs.PfsError]]] = [
     (C.UNIMPLEMENTED, "GetFile to a URL is not supported", pfs.PfsError),
     (C.UNIMPLEMENTED, "AddFile from a URL is not supported", pfs.PfsError),
     (C.NOT_FOUND, "no commits found for commitset " + ID, pfs.CommitNotFound),
+    (C.NOT_FOUND, "unknown service", pfs.NotFound),  # grpc.health.v1 Check of another service
+    # Anything that is not a PfsError, as the servicer reports it: no subclass.
+    (C.UNKNOWN, "OperationalError: database is locked", pfs.PfsError),
 ]
 
 #: pachd's variants of the same conditions (PFS_PROTOCOL.md, "Errors").
@@ -179,6 +191,69 @@ PACHD: list[tuple[grpc.StatusCode, str, type[pfs.PfsError]]] = [
     (C.DEADLINE_EXCEEDED, "Deadline Exceeded", pfs.Unavailable),
     (C.UNAVAILABLE, "failed to connect to all addresses", pfs.Unavailable),
 ]
+
+
+def _sent_texts() -> list[str]:
+    return [make().message for makes, _ in CONSTRUCTORS.values() for make in makes] + [
+        text for _, text, _ in OTHERS
+    ]
+
+
+def test_the_table_sends_every_text_constant_of_pfsd_errors() -> None:
+    constants = {
+        name: value
+        for name, value in vars(pfsd).items()
+        if name.isupper() and isinstance(value, str)
+    }
+    assert constants  # NO_REPO, NOT_A_REGULAR_FILE, ...
+    sent = _sent_texts()
+    assert [name for name, text in constants.items() if not any(text in m for m in sent)] == []
+
+
+def _literal_pieces(node: ast.expr) -> list[str] | None:
+    """The literal text of a message argument (an f-string's literal parts), or None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return [v.value for v in node.values if isinstance(v, ast.Constant) and v.value.strip(": ")]
+    return None
+
+
+def _raised_messages() -> list[tuple[str, int, list[str]]]:
+    """Every message pfsd's code raises or aborts with as a literal: (file, line, its literal parts)."""
+    found = []
+    for path in sorted((ROOT / "pachs3gw" / "pfsd").glob("*.py")):
+        if path.name == "_errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("unknown", "invalid_argument", "storage_full") and node.args:
+                message = node.args[0]
+            elif name in ("PfsError", "abort") and len(node.args) >= 2:
+                message = node.args[1]
+            else:
+                continue
+            pieces = _literal_pieces(message)
+            if pieces:
+                found.append((path.name, node.lineno, pieces))
+    return found
+
+
+def test_the_table_sends_every_message_pfsd_raises() -> None:
+    """An ad-hoc text in pfsd (``_errors.unknown("...")``, ``PfsError(code, f"...")``,
+    ``context.abort(code, "...")``) must have a row, so that its class is pinned."""
+    raised = _raised_messages()
+    assert len(raised) > 10
+    sent = _sent_texts()
+    missing = [
+        f"{name}:{line}: {pieces}"
+        for name, line, pieces in raised
+        if not any(all(piece in text for piece in pieces) for text in sent)
+    ]
+    assert missing == []
 
 
 def test_the_table_names_every_pfsd_error_constructor() -> None:

@@ -27,19 +27,19 @@ def test_writers_queued_behind_one_share_its_commit_and_a_failing_one_costs_only
     outcomes: dict[str, object] = {}
 
     def holder() -> None:
-        with store._write() as db:
+        with store.database.write() as db:
             db.execute("INSERT INTO projects VALUES ('held', '', 0)")
             holder_in.set()
             release.wait(10)
-        outcomes["held"] = store._durable
+        outcomes["held"] = store.database._durable
 
     def writer(name: str, fail: bool) -> None:
         try:
-            with store._write() as db:
+            with store.database.write() as db:
                 db.execute("INSERT INTO projects VALUES (?, '', 0)", (name,))
                 if fail:
                     raise ValueError("this write fails")
-            outcomes[name] = store._durable
+            outcomes[name] = store.database._durable
         except ValueError as e:
             outcomes[name] = e
 
@@ -51,23 +51,23 @@ def test_writers_queued_behind_one_share_its_commit_and_a_failing_one_costs_only
     ]
     for t in others:
         t.start()
-    while store._waiting < 5:
+    while store.database._waiting < 5:
         threading.Event().wait(0.001)
-    batches_before = store._batches
+    batches_before = store.database._batches
     release.set()
     for t in [first, *others]:
         t.join(10)
     # Everyone who queued behind the holder joined its transaction.
-    assert store._batches == batches_before
+    assert store.database._batches == batches_before
     assert isinstance(outcomes.pop("p2"), ValueError)
     assert len(set(outcomes.values())) == 1  # all durable with the same batch
-    names = {r[0] for r in store._db().execute("SELECT name FROM projects")}
+    names = {r[0] for r in store.database.connection().execute("SELECT name FROM projects")}
     assert {"held", "p0", "p1", "p3", "p4"} <= names
     assert "p2" not in names
 
 
 def test_a_write_returns_only_once_its_batch_is_on_disk(store: Store, tmp_path: Path) -> None:
-    with store._write() as db:
+    with store.database.write() as db:
         db.execute("INSERT INTO projects VALUES ('durable', '', 0)")
     # Another connection (another process, after a crash) sees it at once.
     other = sqlite3.connect(str(tmp_path / "data" / "meta.sqlite"))

@@ -1,9 +1,9 @@
 import pytest
 
 from pachs3gw.s3 import errors
+from pachs3gw.s3.interfaces import CompletedPart
+from pachs3gw.s3.limits import MAX_XML_BODY
 from pachs3gw.s3.xml_input import (
-    MAX_XML_BODY,
-    CompletedPart,
     parse_complete_multipart,
     parse_create_bucket,
     parse_delete,

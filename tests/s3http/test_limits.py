@@ -13,8 +13,10 @@ import time
 from typing import Callable
 from xml.etree import ElementTree
 
+import pytest
 import pytest_twisted
 
+from pachs3gw.s3 import limits
 from pachs3gw.s3.limits import MAX_SINGLE_UPLOAD, Limits
 from tests.s3http.conftest import S3Harness, put_direct
 
@@ -195,3 +197,31 @@ def test_default_limits_let_a_slow_link_through() -> None:
     limits = Limits()
     assert limits.body_min_bytes <= 64 * 1024 * limits.body_timeout / 1000
     assert limits.header_timeout >= 30 and limits.max_header_bytes >= 8192
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_body_of_undeclared_length_over_5_gib_is_entity_too_large_and_stores_nothing(
+    s3h: S3Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Transfer-Encoding: chunked declares no length: the 5 GiB bound holds while it streams.
+
+    (The bound is lowered here: a 5 GiB body is not sent in a unit test.)
+    """
+    monkeypatch.setattr(limits, "MAX_SINGLE_UPLOAD", 1000)
+    put_direct(s3h, "bucket", "other", b"")
+    chunk = b"%x\r\n%s\r\n" % (600, b"c" * 600)
+
+    def exchange(size_chunks: int) -> bytes:
+        return _exchange(
+            s3h,
+            b"PUT /bucket/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n\r\n" + chunk * size_chunks + b"0\r\n\r\n",
+        )
+
+    raw = await s3h.in_thread(exchange, 2)
+    assert _code(raw) == (400, "EntityTooLarge"), raw[:300]
+    assert b"<MaxSizeAllowed>1000</MaxSizeAllowed>" in raw
+    assert "chunked" not in s3h.backend.objects("bucket")
+    raw = await s3h.in_thread(exchange, 1)
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:300]
+    assert s3h.backend.objects("bucket")["chunked"] == b"c" * 600

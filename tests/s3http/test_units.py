@@ -166,7 +166,7 @@ def test_request_log_event_renders_the_line_and_keeps_the_fields() -> None:
     from twisted.internet.address import IPv4Address
     from twisted.logger import Logger, LogPublisher
 
-    from pachs3gw.s3.logging import log_request
+    from pachs3gw.s3.access_log import log_request
 
     events: list[dict[str, Any]] = []
     publisher = LogPublisher(events.append)
@@ -204,6 +204,7 @@ def _fake_request(method: bytes, uri: bytes, headers: dict[bytes, bytes]) -> Any
     for k, v in headers.items():
         h.addRawHeader(k, v)
     r.requestHeaders = h  # type: ignore[attr-defined]
+    r.s3_mount = b""  # type: ignore[attr-defined]
     return r
 
 

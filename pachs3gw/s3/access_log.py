@@ -10,12 +10,9 @@ client saw in ``x-amz-request-id``.  The event's fields are structured
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
-
 from twisted.logger import Logger
 
-if TYPE_CHECKING:
-    from pachs3gw.s3.request import StreamingRequest
+from pachs3gw.s3.http_interfaces import IS3Request
 
 __all__ = ["log_request", "request_log"]
 
@@ -29,7 +26,7 @@ request_log = Logger(namespace="pachs3gw.s3.access")
 _FORMAT = "{line}"
 
 
-def log_request(request: StreamingRequest, *, aborted: bool = False, log: Logger = request_log) -> None:
+def log_request(request: IS3Request, *, aborted: bool = False, log: Logger = request_log) -> None:
     """*Reactor thread.* Emit the event for a request that just ended."""
     stats = request.stats
     method = request.method.decode("latin-1") if isinstance(request.method, bytes) else str(request.method)
@@ -68,7 +65,7 @@ def log_request(request: StreamingRequest, *, aborted: bool = False, log: Logger
     )
 
 
-def _user_agent(request: StreamingRequest) -> str:
+def _user_agent(request: IS3Request) -> str:
     value = request.getHeader(b"user-agent")
     if value is None:
         return ""
@@ -76,7 +73,7 @@ def _user_agent(request: StreamingRequest) -> str:
     return text[:200]
 
 
-def _peer(request: StreamingRequest) -> str:
+def _peer(request: IS3Request) -> str:
     try:
         peer = request.getClientAddress()
     except Exception:
