@@ -33,6 +33,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from pachs3gw.gateway import PachydermAuthenticator, PfsBackendFactory
+from pachs3gw.gateway.commits import ABANDON_AFTER
 from pachs3gw.health import OpsRoot
 from pachs3gw.metrics import GatewayMetrics, MeteredPfsClient
 from pachs3gw.pfs import PfsClient, open_channel
@@ -70,6 +71,11 @@ class GatewayConfig:
     header_timeout: float = 60.0
     body_timeout: float = 60.0
     body_min_bytes: int = 1024
+    #: Seconds before another gateway's open write commit counts as abandoned
+    #: and is discarded (``pachs3gw.gateway.commits``). This process's own, and
+    #: those of dead gateways of this host, are discarded at once whatever it
+    #: is; 0 is right when no other gateway writes the same PFS.
+    abandon_after: float = ABANDON_AFTER
 
 
 class ThreadPoolService(Service):
@@ -107,13 +113,15 @@ def make_resource(
 
 
 def _s3_server(
-    reactor: Any, client: PfsClient, pool: ThreadPool
+    reactor: Any, client: PfsClient, pool: ThreadPool, abandon_after: float = ABANDON_AFTER
 ) -> tuple[S3Server, PachydermAuthenticator]:
     authenticator = PachydermAuthenticator(client, reactor)
     server = S3Server(
         reactor=reactor,
         pool=pool,
-        backends=PfsBackendFactory(client, reactor, pool, authenticator=authenticator),
+        backends=PfsBackendFactory(
+            client, reactor, pool, authenticator=authenticator, abandon_after=abandon_after
+        ),
         authenticator=authenticator,
     )
     return server, authenticator
@@ -204,7 +212,9 @@ class GatewayService(MultiService):
         self.metrics = GatewayMetrics()
         self.metrics.start_observing()
         client = cast(PfsClient, MeteredPfsClient(client, self.metrics))
-        server, authenticator = _s3_server(self._reactor, client, self.pool)
+        server, authenticator = _s3_server(
+            self._reactor, client, self.pool, self.config.abandon_after
+        )
         # Learn before the first request whether the backend has auth on.
         yield authenticator.probe()
         self.site = make_site(

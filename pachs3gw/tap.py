@@ -49,7 +49,7 @@ def option_defaults() -> dict[str, Any]:
 #: The settings, on the command line and in tap.conf.
 _OPTIONS = (
     "port", "data-dir", "pachd", "threads", "embedded", "pfs-listen", "auth-tokens",
-    "pfs-timeout", "header-timeout", "body-timeout", "body-min-bytes",
+    "pfs-timeout", "header-timeout", "body-timeout", "body-min-bytes", "abandon-after",
 )
 
 
@@ -73,6 +73,9 @@ class Options(usage.Options):
         ["header-timeout", None, None, "Seconds a client has to send a request's headers (default 60)."],
         ["body-timeout", None, None, "A body stalls if under --body-min-bytes arrive in this many seconds (default 60)."],
         ["body-min-bytes", None, None, "Bytes a body must bring every --body-timeout seconds (default 1024)."],
+        ["abandon-after", None, None,
+         "Seconds before another gateway's open write commit is discarded as abandoned "
+         "(default 120; this gateway's own and those of dead gateways of this host go at once)."],
     ]
 
     #: Set when parsing failed: twistd then prints our usage before the
@@ -115,10 +118,11 @@ class Options(usage.Options):
             self["header-timeout"] = float(self["header-timeout"])
             self["body-timeout"] = float(self["body-timeout"])
             self["body-min-bytes"] = int(self["body-min-bytes"])
+            self["abandon-after"] = float(self["abandon-after"])
         except ValueError:
             raise usage.UsageError(
-                "--threads, --pfs-timeout, --header-timeout, --body-timeout and --body-min-bytes "
-                "must be numbers"
+                "--threads, --pfs-timeout, --header-timeout, --body-timeout, --body-min-bytes "
+                "and --abandon-after must be numbers"
             ) from None
         if self["embedded"] not in ("child", "inprocess"):
             raise usage.UsageError("--embedded must be 'child' or 'inprocess'")
@@ -140,6 +144,7 @@ class Options(usage.Options):
             header_timeout=self["header-timeout"],
             body_timeout=self["body-timeout"],
             body_min_bytes=self["body-min-bytes"],
+            abandon_after=self["abandon-after"],
         )
 
 

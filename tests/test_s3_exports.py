@@ -40,6 +40,7 @@ PUBLIC = {
     "UploadInfo": interfaces.UploadInfo,
     "UploadsPage": interfaces.UploadsPage,
     "VersionsPage": interfaces.VersionsPage,
+    "WriteConditions": interfaces.WriteConditions,
     "WriteResult": interfaces.WriteResult,
     "errors": errors,
     "S3Error": errors.S3Error,

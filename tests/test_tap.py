@@ -79,3 +79,10 @@ def test_request_limits_reach_the_gateway_config():
     assert (config.header_timeout, config.body_timeout, config.body_min_bytes) == (5.0, 7.5, 10)
     defaults = parse().to_config()
     assert (defaults.header_timeout, defaults.body_timeout, defaults.body_min_bytes) == (60.0, 60.0, 1024)
+
+
+def test_abandon_after_reaches_the_gateway_config_and_must_be_a_number():
+    assert parse("--abandon-after", "0").to_config().abandon_after == 0.0
+    assert parse().to_config().abandon_after == 120.0
+    with pytest.raises(usage.UsageError, match="--abandon-after"):
+        parse("--abandon-after", "soon")

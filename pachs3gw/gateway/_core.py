@@ -1,33 +1,47 @@
 """What every part of the PFS backend shares: the caller's client and the helpers.
 
 :class:`BackendCore` holds the per-request state (the caller's
-:class:`PfsClient`) and the shared state (metadata store, multipart settings),
-and the helpers the bucket/object, multipart and versions halves all use:
-bucket checks, the commit a read looks at, the file a write made.
+:class:`PfsClient`) and the shared state (metadata store, branch writers,
+multipart settings), and the helpers the bucket/object, multipart and
+versions halves all use: bucket checks, the commit a read looks at, write
+preconditions, and handing a write to its branch's writer.
+
+Reads never look at an open commit: a write's commit is open while its
+bytes and metadata are written, and one abandoned by a dead writer stays
+open until the next writer discards it. A read at a branch head therefore
+uses the head only if it is known finished (:class:`CommitTracker`: every
+commit this process finished, and those a read checked), else its parent
+(the parent of an open commit is always finished).
 
 Threads: reactor thread only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Iterable, TypeVar
 
 import attrs
+from twisted.internet.defer import Deferred
 from twisted.python.threadpool import ThreadPool
 
 from pachs3gw.gateway._errors import Context, to_s3_error
 from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
+from pachs3gw.gateway.commits import CommitTracker, Scope, Step, Writers
 from pachs3gw.gateway.history import HistoryCache
 from pachs3gw.gateway.keys import KeyPaths
 from pachs3gw.gateway.metadata import MetadataStore, Record
+from pachs3gw.gateway.staging import Staging
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
 from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
-from pachs3gw.s3.interfaces import CopySource, ObjectInfo, WriteResult
+from pachs3gw.s3.conditions import check_write_conditions
+from pachs3gw.s3.interfaces import CopySource, ObjectInfo, WriteConditions, WriteResult
 from pachs3gw.s3.limits import MIN_PART_SIZE
+
+T = TypeVar("T")
 
 #: How far back ``?versionId=`` looks for a commit made on another branch
 #: before giving up with NoSuchVersion.
@@ -54,6 +68,8 @@ class BackendCore:
         multipart: MultipartState | None = None,
         histories: HistoryCache | None = None,
         keys: KeyPaths | None = None,
+        writers: Writers | None = None,
+        staging: Staging | None = None,
     ) -> None:
         self._client = client
         self._reactor = reactor if reactor is not None else client.reactor
@@ -62,6 +78,11 @@ class BackendCore:
         self._mp = multipart if multipart is not None else MultipartState()
         self._histories = histories if histories is not None else HistoryCache()
         self._keys = keys if keys is not None else KeyPaths()
+        self._writers = (
+            writers if writers is not None else Writers(self._reactor, self._meta, CommitTracker())
+        )
+        self._commits = self._writers.tracker
+        self._staging = staging if staging is not None else Staging()
 
     # helpers ------------------------------------------------------------------
 
@@ -88,10 +109,35 @@ class BackendCore:
         if ref.commit_id is not None:
             await self._client.inspect_commit(ref.head())
             return ref.head()
-        info = await self._branch_info(ref)
-        if not info.head.id:
+        commit_id = await self._last_finished(ref)
+        return ref.at(commit_id) if commit_id else None
+
+    async def _last_finished(self, ref: BucketRef, head: str | None = None) -> str | None:
+        """The branch's newest finished commit (None: it has none yet).
+
+        ``head``: the branch's head as an InspectBranch just said, if the caller has it.
+        """
+        if head is None:
+            head = (await self._branch_info(ref)).head.id
+        if not head:
             return None
-        return ref.at(info.head.id)
+        return await self._finished_at_or_before(ref, head) or None
+
+    async def _finished_at_or_before(self, ref: BucketRef, commit_id: str) -> str:
+        """``commit_id`` if it is finished, else its parent ("" if it has none)."""
+        if self._commits.is_finished(commit_id):
+            return commit_id
+        parent = self._commits.parent_of(commit_id)
+        if parent is not None:
+            return parent
+        info = await self._client.inspect_commit(ref.at(commit_id))
+        if info.HasField("finishing") or info.HasField("finished"):
+            self._commits.mark_finished(commit_id)
+            return commit_id
+        # PFS starts a commit only on a finished parent.
+        parent = info.parent_commit.id
+        self._commits.remember_parent(commit_id, parent)
+        return parent
 
     async def _check_version(self, ref: BucketRef, version_id: str) -> None:
         """NoSuchVersion unless ``version_id`` is a commit in the branch's history."""
@@ -107,6 +153,9 @@ class BackendCore:
             raise to_s3_error(e, context) from None
         if info.commit.repo.name and info.commit.repo.name != ref.repo:
             raise no_such
+        if not (info.HasField("finishing") or info.HasField("finished")):
+            raise no_such  # a write in progress (or abandoned): not a version yet
+        self._commits.mark_finished(version_id)
         if info.commit.branch.name == ref.branch:
             return
         # Made on another branch: it counts if it is an ancestor of this
@@ -119,23 +168,6 @@ class BackendCore:
         )
         if not any(c.commit.id == version_id for c in history):
             raise no_such
-
-    async def _after_write(self, ref: BucketRef, path: str) -> tuple[str, pfs.FileInfo]:
-        """The commit a write made and the file it wrote there.
-
-        The write went to the branch head (auto-commit), and PFS does not
-        return the commit it made, so this reads the head right after. If
-        another writer commits to the same branch in between, the version ID
-        is that later commit -- still a commit holding our object unless the
-        other writer overwrote the same key, in which case the ETag/metadata
-        recorded here describe their bytes' hash and will simply not match
-        (they fall back to the PFS hash). Explicit StartCommit/FinishCommit
-        would avoid this, at the price of leaving an open commit behind when
-        the gateway dies mid-write and making concurrent writers share it.
-        """
-        info = await self._client.inspect_file(refs.file(ref.head(), path))
-        head = info.file.commit.id or (await self._branch_info(ref)).head.id
-        return head, info
 
     def _info(
         self, key: str, finfo: pfs.FileInfo, record: Record, version_id: str | None
@@ -176,7 +208,9 @@ class BackendCore:
                 break
             if n + 1 == len(paths):
                 raise no_such_key
-        record = await self._meta.get(self._client, ref.project, ref.repo, key, finfo.hash)
+        record = await self._meta.get(
+            self._client, ref.project, ref.repo, key, finfo.hash, at=commit
+        )
         return refs.file(commit, path), self._info(key, finfo, record, commit.id), record
 
     async def _inspect_at(
@@ -187,11 +221,46 @@ class BackendCore:
             assert commit is not None
             return commit, await self._client.inspect_file(refs.file(commit, path))
         try:
-            finfo = await self._client.inspect_file(refs.file(ref.head(), path))
+            finfo, commit = await self._head_file(ref, path)
         except pfs_errors.CommitNotFound:
-            raise no_such_key from None  # a branch without commits
+            raise no_such_key from None  # a branch without (finished) commits
+        return commit, finfo
+
+    async def _head_file(self, ref: BucketRef, path: str) -> tuple[pfs.FileInfo, pfs.Commit]:
+        """InspectFile at the branch's newest finished commit, and that commit.
+
+        Usually one call: the head (PFS answers with the commit it resolved),
+        known finished. While this process's writer holds the head open, its
+        parent is read directly; an open head of another writer costs an
+        InspectCommit and a second InspectFile.
+        """
+        open_id = self._commits.open_commit(ref)
+        if open_id is not None:
+            parent = self._commits.parent_of(open_id)
+            finfo = await self._client.inspect_file(
+                refs.file(ref.at(parent or open_id + "^"), path)
+            )
+            resolved = finfo.file.commit.id
+            if len(resolved) != 32 or resolved == open_id:
+                resolved = await self._finished_at_or_before(ref, open_id)
+            return finfo, ref.at(resolved)
+        try:
+            finfo = await self._client.inspect_file(refs.file(ref.head(), path))
+        except pfs_errors.FileNotFound:
+            # Absent at the head: the answer unless the head is open (a
+            # deletion in flight, or abandoned) and its parent has the file.
+            head = (await self._branch_info(ref)).head.id
+            last = await self._finished_at_or_before(ref, head) if head else ""
+            if last == head or not last:
+                raise
+            return await self._client.inspect_file(refs.file(ref.at(last), path)), ref.at(last)
         commit_id = finfo.file.commit.id or (await self._branch_info(ref)).head.id
-        return ref.at(commit_id), finfo
+        last = await self._finished_at_or_before(ref, commit_id)
+        if last == commit_id:
+            return finfo, ref.at(commit_id)
+        if not last:
+            raise pfs_errors.CommitNotFound(f"branch {ref.label} has no finished commit")
+        return await self._client.inspect_file(refs.file(ref.at(last), path)), ref.at(last)
 
     async def _bucket_exists(self, ref: BucketRef) -> None:
         if ref.commit_id is not None:
@@ -200,18 +269,84 @@ class BackendCore:
         else:
             await self._branch_info(ref)
 
-    async def _record_write(
-        self, ref: BucketRef, key: str, path: str, record: Record
-    ) -> WriteResult:
-        """After a data commit: find it, then store the metadata (second commit)."""
-        version, finfo = await self._after_write(ref, path)
-        await self._meta.put(self._client, ref.project, ref.repo, [(key, finfo.hash, record)])
-        return WriteResult(
-            etag=record.etag,
-            version_id=version,
-            last_modified=to_datetime(finfo.committed),
-            checksums=dict(record.checksums),
+    def _submit(self, ref: BucketRef, paths: Iterable[str], step: Step[T]) -> Deferred[T]:
+        """Run a write's ``step`` inside the next commit of its branch (see ``commits``)."""
+        return self._writers.submit(ref, self._client, frozenset(paths), step)
+
+    async def _recorded(
+        self, scope: Scope, key: str, path: str, record: Record
+    ) -> Callable[[str], WriteResult]:
+        """After a step's ModifyFile of ``path``: its content hash, its record, its answer."""
+        finfo = await self._client.inspect_file(refs.file(scope.commit, path))
+        scope.record(key, finfo.hash, record)
+        committed = to_datetime(finfo.committed)
+
+        def result(version: str) -> WriteResult:
+            return WriteResult(
+                etag=record.etag,
+                version_id=version,
+                last_modified=committed,
+                checksums=dict(record.checksums),
+            )
+
+        return result
+
+    async def _current_etag(
+        self, ref: BucketRef, commit: pfs.Commit | None, key: str, path: str
+    ) -> str | None:
+        """The ETag of ``key`` at ``commit`` (None: no such object)."""
+        if commit is None:
+            return None
+        try:
+            finfo = await self._client.inspect_file(refs.file(commit, path))
+        except (
+            pfs_errors.FileNotFound,
+            pfs_errors.NotARegularFile,
+            pfs_errors.CommitNotFound,
+            pfs_errors.InvalidName,
+        ):
+            return None
+        if finfo.file_type == pfs.DIR:
+            return None
+        record = await self._meta.get(
+            self._client, ref.project, ref.repo, key, finfo.hash, at=commit
         )
+        return record.etag
+
+    async def _check_conditions(
+        self,
+        ref: BucketRef,
+        commit: pfs.Commit | None,
+        key: str,
+        path: str,
+        conditions: WriteConditions | None,
+    ) -> None:
+        """PreconditionFailed / NoSuchKey unless ``conditions`` hold for ``key`` at ``commit``.
+
+        Called twice per conditional write: before anything is sent, at the
+        newest finished commit (a refused write reads no body and opens no
+        commit), and inside the write's own open commit, where the answer
+        cannot change before the commit finishes: that check is the one
+        that counts, so two racing ``If-None-Match: *`` writers cannot both
+        win.
+        """
+        if conditions is None:
+            return
+        etag = await self._current_etag(ref, commit, key, path)
+        check_write_conditions(conditions, key, etag)
+
+    async def _precheck(
+        self,
+        ref: BucketRef,
+        key: str,
+        path: str,
+        conditions: WriteConditions | None,
+        head: str | None = None,
+    ) -> None:
+        if conditions is None:
+            return
+        last = await self._last_finished(ref, head)
+        await self._check_conditions(ref, ref.at(last) if last else None, key, path, conditions)
 
     async def _copy_source(self, source: CopySource) -> tuple[pfs.File, ObjectInfo, Record]:
         """The fixed-commit file and info of a copy source (errors name the source)."""

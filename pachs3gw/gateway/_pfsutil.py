@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
@@ -16,6 +19,34 @@ from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+#: How the description of every commit a gateway opens for S3 writes starts
+#: (StartCommit): an open commit with it that no live writer holds is an
+#: abandoned write. The rest names the writer (:func:`write_description`).
+WRITE_DESCRIPTION = "pachs3gw: S3 write"
+_WRITER = re.compile(r" \(gateway (?P<host>\S+) pid (?P<pid>[0-9]+)\)$")
+#: What an abandoned write's commit is finished with, once emptied (ClearCommit):
+#: it holds nothing, and metadata records naming it are never used.
+DISCARDED_DESCRIPTION = "pachs3gw: abandoned S3 write, discarded (never acknowledged)"
+
+
+def write_description() -> str:
+    """The description of a write commit of this process (host and pid: see ``commits``).
+
+    Computed when used: twistd forks after the modules are imported.
+    """
+    return f"{WRITE_DESCRIPTION} (gateway {socket.gethostname()} pid {os.getpid()})"
+
+
+def write_commit_owner(description: str) -> tuple[str, int] | None:
+    """``(host, pid)`` of the gateway that opened a write commit (``("", 0)`` when
+    it does not say); None for a commit that is no gateway's write."""
+    if not description.startswith(WRITE_DESCRIPTION):
+        return None
+    found = _WRITER.search(description)
+    if found is None:
+        return "", 0
+    return found.group("host"), int(found.group("pid"))
 
 
 def to_datetime(ts: Timestamp) -> datetime:

@@ -1,11 +1,10 @@
 """The S3 backend over PFS: buckets are branches, objects are files at the head.
 
-Every write is one ModifyFile stream addressed to the branch head: pachd (and
-the embedded server) turn it into one new commit when the stream ends, and
-into nothing at all when the stream is cancelled (a bad body raises from the
-request iterator, which cancels the call). The version ID of a write is the
-branch head read right after it; see :meth:`PfsBackend._after_write` for
-the one caveat.
+Every write is one step inside an explicit commit of its branch, run by the
+branch's writer (:mod:`pachs3gw.gateway.commits`): ModifyFile into the open
+commit, InspectFile of what it wrote, its metadata record, and only then
+FinishCommit and the answer, whose version ID is that commit. A write that
+fails, or is cut off, leaves nothing visible.
 
 Threads: every IBackend method is called on the reactor thread and returns a
 Deferred fired on the reactor thread. Request iterators handed to
@@ -16,20 +15,21 @@ layer's worker thread.
 
 from __future__ import annotations
 
-import itertools
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from twisted.internet.defer import DeferredSemaphore, gatherResults
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from pachs3gw.gateway._errors import s3_operation
-from pachs3gw.gateway._pfsutil import modify_all_or_nothing, to_datetime
+from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import bucket_name, parse_bucket
+from pachs3gw.gateway.commits import ABANDON_AFTER, BUSY_TIMEOUT, CommitTracker, Scope, Writers
 from pachs3gw.gateway.keys import KeyPaths, check_key
 from pachs3gw.gateway.history import HistoryCache
 from pachs3gw.gateway.listing import list_page
 from pachs3gw.gateway.metadata import MetadataStore, Record
+from pachs3gw.gateway.staging import Staging
 from pachs3gw.gateway._core import BackendCore, MultipartState
 from pachs3gw.gateway.multipart_listing import MultipartListingMixin
 from pachs3gw.gateway.reader import PfsObjectReader
@@ -52,6 +52,7 @@ from pachs3gw.s3.interfaces import (
     ObjectInfo,
     ObjectMetadata,
     ObjectSummary,
+    WriteConditions,
     WriteResult,
 )
 
@@ -64,10 +65,9 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
     """S3 buckets and objects for one caller, over one :class:`PfsClient`.
 
     Cheap to create (one per request): the state worth keeping -- the
-    metadata cache, the multipart bookkeeping -- lives in the shared
-    ``metadata`` and ``multipart`` objects the factory hands in. Constructor:
-    ``PfsBackend(client, reactor=None, pool=None, metadata=None, multipart=None)``
-    (see :class:`~pachs3gw.gateway._core.BackendCore`).
+    metadata cache, the branch writers, the multipart bookkeeping -- lives
+    in the shared objects the factory hands in (see
+    :class:`~pachs3gw.gateway._core.BackendCore`; each defaults to a fresh one).
     """
 
     # buckets ------------------------------------------------------------------
@@ -120,12 +120,10 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
     async def delete_bucket(self, bucket: str) -> None:
         ref = parse_bucket(bucket)
         ref.check_writable()
-        info = await self._branch_info(ref)
-        if info.head.id:
+        last = await self._last_finished(ref)
+        if last:
             try:
-                top = await self._client.list_files(
-                    refs.file(ref.at(info.head.id), "/"), number=1
-                )
+                top = await self._client.list_files(refs.file(ref.at(last), "/"), number=1)
             except pfs_errors.FileNotFound:
                 top = []
             if top:
@@ -157,23 +155,57 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
 
     @s3_operation
     async def put_object(
-        self, bucket: str, key: str, body: IBodySource, metadata: ObjectMetadata
+        self,
+        bucket: str,
+        key: str,
+        body: IBodySource,
+        metadata: ObjectMetadata,
+        conditions: WriteConditions | None = None,
     ) -> WriteResult:
+        """The body streams into the branch's open commit; a large one is staged first.
+
+        A body over :data:`~pachs3gw.gateway.staging.STAGE_ABOVE` (or of
+        unknown length) would hold the branch's commit -- and every other
+        write of the branch -- for as long as it streams: it goes to the
+        internal repo first, and the commit only copies it (metadata-only).
+        """
         ref = parse_bucket(bucket)
-        await self._writable(ref)
+        info = await self._writable(ref)
         path = await self._keys.write_path(self._client, ref.head(), key)
-        md5: list[str] = []
+        await self._precheck(ref, key, path, conditions, info.head.id)
+        client = self._client
+        staged = None
+        if self._staging.wanted(body):
+            staged = await self._staging.stage(client, body)
 
-        def requests() -> Iterator[pfs.ModifyFileRequest]:
-            # grpc's request-consumer thread.
-            yield pfs_client.set_commit(ref.head())
-            yield from pfs_client.put_file(path, body.chunks())
-            md5.append(body.md5_hex())
+        async def step(scope: Scope) -> Callable[[str], WriteResult]:
+            await self._check_conditions(ref, scope.commit, key, path, conditions)
+            if staged is not None:
+                md5, checksums = staged.md5, staged.checksums
+                await scope.modify(
+                    client,
+                    [pfs_client.set_commit(scope.commit), pfs_client.copy_file(path, staged.file)],
+                )
+            else:
+                md5s: list[str] = []
 
-        await modify_all_or_nothing(self._client, requests())
-        checksums = dict(body.checksums())
-        record = Record(etag=md5[0], metadata=metadata, checksums=checksums)
-        return await self._record_write(ref, key, path, record)
+                def requests() -> Iterator[pfs.ModifyFileRequest]:
+                    # grpc's request-consumer thread.
+                    yield pfs_client.set_commit(scope.commit)
+                    yield from pfs_client.put_file(path, body.chunks())
+                    md5s.append(body.md5_hex())
+
+                await scope.modify(client, requests())
+                md5, checksums = md5s[0], dict(body.checksums())
+            return await self._recorded(
+                scope, key, path, Record(etag=md5, metadata=metadata, checksums=checksums)
+            )
+
+        try:
+            return await self._submit(ref, [path], step)
+        finally:
+            if staged is not None:
+                await self._staging.release(client, staged)
 
     @s3_operation
     async def get_object(
@@ -193,20 +225,32 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
     async def delete_object(
         self, bucket: str, key: str, version_id: str | None
     ) -> DeleteResult:
+        """One commit removing the key: its ID is the delete marker's version ID.
+
+        Deleting a key that is not there succeeds and makes no commit (S3).
+        """
         ref = parse_bucket(bucket)
         if version_id:
             return await self._delete_version(ref, key, version_id)
         candidates = self._keys.read_paths(key)
         info = await self._writable(ref)
-        paths = [
-            p for p in candidates if info.head.id and await self._is_file(ref.at(info.head.id), p)
-        ]
-        if not paths:
+        last = await self._last_finished(ref, info.head.id)
+        present = await self._files_among(ref.at(last), candidates) if last else []
+        if not present:
             return DeleteResult(key=key)  # S3: deleting nothing succeeds, and no commit
-        await self._client.modify_file(
-            [pfs_client.set_commit(ref.head())] + [pfs_client.delete_file(p) for p in paths]
-        )
-        return DeleteResult(key=key)
+        client = self._client
+
+        async def step(scope: Scope) -> Callable[[str], DeleteResult]:
+            doomed = await self._files_among(scope.commit, present)
+            if not doomed:
+                return lambda _: DeleteResult(key=key)  # deleted meanwhile
+            await scope.modify(
+                client,
+                [pfs_client.set_commit(scope.commit)] + [pfs_client.delete_file(p) for p in doomed],
+            )
+            return lambda version: DeleteResult(key=key, version_id=version, delete_marker=True)
+
+        return await self._submit(ref, present, step)
 
     async def _is_file(self, commit: pfs.Commit, path: str) -> bool:
         try:
@@ -215,15 +259,24 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
             return False
         return finfo.file_type != pfs.DIR
 
+    async def _files_among(self, commit: pfs.Commit, paths: Sequence[str]) -> list[str]:
+        """Which of ``paths`` are files at ``commit`` (checked concurrently)."""
+        semaphore = DeferredSemaphore(DELETE_CHECK_CONCURRENCY)
+        exists = await gatherResults(
+            [semaphore.run(self._is_file, commit, path) for path in paths], consumeErrors=True
+        )
+        return [path for path, yes in zip(paths, exists) if yes]
+
     @s3_operation
     async def delete_objects(
         self, bucket: str, keys: Sequence[tuple[str, str | None]]
     ) -> Sequence[DeleteResult]:
         """All existing keys go in ONE commit; a request that deletes nothing makes none.
 
-        Each key is checked first (concurrently): a key that is a PFS
-        directory (``a`` while ``a/x`` exists) must not be deleted, since
-        DeleteFile of a directory removes everything below it.
+        Each key is checked first (concurrently), at the newest finished
+        commit and again in the open commit: a key that is a PFS directory
+        (``a`` while ``a/x`` exists) must not be deleted, since DeleteFile of
+        a directory removes everything below it.
         """
         ref = parse_bucket(bucket)
         info = await self._writable(ref)
@@ -238,27 +291,28 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
                 candidates.extend((i, key, path) for path in self._keys.read_paths(key))
             except errors.S3Error as e:
                 results[i] = DeleteResult(key, None, e)
-        paths: list[str] = []
-        if info.head.id and candidates:
-            head = ref.at(info.head.id)
-            semaphore = DeferredSemaphore(DELETE_CHECK_CONCURRENCY)
-            exists = await gatherResults(
-                [
-                    semaphore.run(self._is_file, head, path)
-                    for _, _, path in candidates
-                ],
-                consumeErrors=True,
-            )
-            paths = sorted({path for (_, _, path), yes in zip(candidates, exists) if yes})
-        if paths:
-            await self._client.modify_file(
-                itertools.chain(
-                    [pfs_client.set_commit(ref.head())],
-                    (pfs_client.delete_file(p) for p in paths),
-                )
-            )
         for i, key, _ in candidates:
             results[i] = DeleteResult(key)
+        last = await self._last_finished(ref, info.head.id) if candidates else None
+        paths = sorted({path for _, _, path in candidates})
+        present = await self._files_among(ref.at(last), paths) if last else []
+        if present:
+            client = self._client
+
+            async def step(scope: Scope) -> Callable[[str], tuple[str, set[str]]]:
+                doomed = await self._files_among(scope.commit, present)
+                if doomed:
+                    await scope.modify(
+                        client,
+                        [pfs_client.set_commit(scope.commit)]
+                        + [pfs_client.delete_file(p) for p in doomed],
+                    )
+                return lambda version: (version, set(doomed))
+
+            version, deleted = await self._submit(ref, present, step)
+            for i, key, path in candidates:
+                if path in deleted:
+                    results[i] = DeleteResult(key, version, delete_marker=True)
         for i, key, version_id in versioned:
             # Only a latest delete marker can go (a commit restoring the version
             # before it); each such key is its own commit, after the others.
@@ -270,7 +324,12 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
 
     @s3_operation
     async def copy_object(
-        self, source: CopySource, bucket: str, key: str, metadata: ObjectMetadata | None
+        self,
+        source: CopySource,
+        bucket: str,
+        key: str,
+        metadata: ObjectMetadata | None,
+        conditions: WriteConditions | None = None,
     ) -> WriteResult:
         ref = parse_bucket(bucket)
         check_key(key)  # a bad key fails before the source is read
@@ -282,19 +341,27 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
             and source.key == key
         ):
             raise errors.copy_onto_itself()
-        await self._writable(ref)
+        info = await self._writable(ref)
         path = await self._keys.write_path(self._client, ref.head(), key)
-        await self._client.modify_file(
-            [pfs_client.set_commit(ref.head()), pfs_client.copy_file(path, src_file)]
-        )
+        await self._precheck(ref, key, path, conditions, info.head.id)
         # The source's ETag stays (S3 keeps it); REPLACE swaps the headers only.
         record = Record(
             etag=src_info.etag,
             metadata=src_info.metadata if metadata is None else metadata,
             checksums=dict(src_info.checksums),
             part_sizes=src_info.part_sizes,
+            part_checksums=src_info.part_checksums,
         )
-        return await self._record_write(ref, key, path, record)
+        client = self._client
+
+        async def step(scope: Scope) -> Callable[[str], WriteResult]:
+            await self._check_conditions(ref, scope.commit, key, path, conditions)
+            await scope.modify(
+                client, [pfs_client.set_commit(scope.commit), pfs_client.copy_file(path, src_file)]
+            )
+            return await self._recorded(scope, key, path, record)
+
+        return await self._submit(ref, [path], step)
 
     @s3_operation
     async def list_objects(
@@ -308,7 +375,7 @@ class PfsBackend(MultipartListingMixin, VersionsMixin, BackendCore):
             self._client, commit, prefix, delimiter, start_after, max_keys, self._keys
         )
         etags = await self._meta.etags(
-            self._client, ref.project, ref.repo, [(k, f.hash) for k, f in raw.files]
+            self._client, ref.project, ref.repo, [(k, f.hash) for k, f in raw.files], at=commit
         )
         contents = [
             ObjectSummary(
@@ -335,6 +402,14 @@ class PfsBackendFactory:
         caller's access key goes to PFS as its Pachyderm token (a backend
         without auth ignores tokens).
     :param metadata_cache_size: records kept in the metadata LRU.
+    :param abandon_after: seconds an open write commit that no writer of
+        this process holds stays untouched before a writer discards it as
+        abandoned (see :mod:`pachs3gw.gateway.commits`). With several
+        gateways over one pachd it must exceed the longest write (a slow
+        client's body streams inside the commit); where this process is
+        the store's only gateway (the embedded store) it can be 0.
+    :param busy_timeout: how long a write waits for an open commit it may
+        not discard before it answers 503 SlowDown.
     """
 
     def __init__(
@@ -344,6 +419,8 @@ class PfsBackendFactory:
         pool: ThreadPool | None = None,
         authenticator: Any = None,
         metadata_cache_size: int = 65536,
+        abandon_after: float = ABANDON_AFTER,
+        busy_timeout: float = BUSY_TIMEOUT,
     ) -> None:
         self._client = client
         self._reactor = reactor if reactor is not None else client.reactor
@@ -353,6 +430,11 @@ class PfsBackendFactory:
         self.multipart = MultipartState()
         self.histories = HistoryCache()
         self.keys = KeyPaths()
+        self.commits = CommitTracker()
+        self.writers = Writers(
+            self._reactor, self.metadata, self.commits, abandon_after, busy_timeout
+        )
+        self.staging = Staging()
 
     def backend_for(self, access_key: str | None) -> IBackend:
         """*Reactor thread.*"""
@@ -361,8 +443,15 @@ class PfsBackendFactory:
         if access_key and forward:
             client = client.with_token(access_key)
         return PfsBackend(
-            client, self._reactor, self._pool, self.metadata, self.multipart, self.histories,
+            client,
+            self._reactor,
+            self._pool,
+            self.metadata,
+            self.multipart,
+            self.histories,
             self.keys,
+            self.writers,
+            self.staging,
         )
 
 

@@ -4,7 +4,8 @@ The layout (uploads, parts with their ETags and checksums, the index,
 completion records) is in :mod:`pachs3gw.gateway._mplayout`; the listings
 (ListParts, ListMultipartUploads) in :mod:`pachs3gw.gateway.multipart_listing`.
 
-- Complete = one ModifyFile on the destination branch: DeleteFile(key) and
+- Complete = one ModifyFile into the destination branch's next commit (the
+  branch writer's, see :mod:`pachs3gw.gateway.commits`): DeleteFile(key) and
   CopyFile(key, part, append=True) per part, all from one fixed commit of the
   internal repo: one atomic commit, and no data through the gateway. Then the
   upload's files are deleted from the internal repo and its completion record
@@ -28,12 +29,13 @@ import hashlib
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from twisted.logger import Logger
 
 from pachs3gw.gateway import _mplayout as layout
 from pachs3gw.gateway._core import MIN_PART_SIZE, BackendCore, MultipartState
+from pachs3gw.gateway.commits import Scope
 from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._mplayout import (
     MULTIPART_BRANCH,
@@ -60,6 +62,7 @@ from pachs3gw.s3.interfaces import (
     CopySource,
     IBodySource,
     ObjectMetadata,
+    WriteConditions,
     WriteResult,
 )
 
@@ -305,10 +308,11 @@ class MultipartMixin(BackendCore):
         key: str,
         upload_id: str,
         parts: Sequence[CompletedPart],
+        conditions: WriteConditions | None = None,
     ) -> WriteResult:
         ref = parse_bucket(bucket)
         check_key(key)
-        await self._writable(ref)
+        branch = await self._writable(ref)
         listed = [(p.part_number, normalize_etag(p.etag)) for p in parts]
         try:
             upload = await self._upload(ref, key, upload_id)
@@ -361,12 +365,11 @@ class MultipartMixin(BackendCore):
         part_checksums = [part.checksums_of(md5) for part, md5 in zip(chosen, md5s)]
         checksums = self._composite(upload, parts, part_checksums)
         path = await self._keys.write_path(self._client, ref.head(), key)
-        requests = [pfs_client.set_commit(ref.head()), pfs_client.delete_file(path)]
-        requests += [
+        await self._precheck(ref, key, path, conditions, branch.head.id)
+        copies = [
             pfs_client.copy_file(path, refs.file(fixed, layout.part_path(upload_id, p.number)), append=True)
             for p in chosen
         ]
-        await self._client.modify_file(requests)
         record = Record(
             etag=etag,
             metadata=upload.metadata,
@@ -374,7 +377,17 @@ class MultipartMixin(BackendCore):
             part_sizes=tuple(p.size for p in chosen),
             part_checksums=tuple(part_checksums) if checksums else (),
         )
-        result = await self._record_write(ref, key, path, record)
+        client = self._client
+
+        async def step(scope: Scope) -> Callable[[str], WriteResult]:
+            await self._check_conditions(ref, scope.commit, key, path, conditions)
+            await scope.modify(
+                client,
+                [pfs_client.set_commit(scope.commit), pfs_client.delete_file(path), *copies],
+            )
+            return await self._recorded(scope, key, path, record)
+
+        result = await self._submit(ref, [path], step)
         completion = CompletionRecord(
             project=ref.project,
             repo=ref.repo,

@@ -19,7 +19,10 @@ Threads: reactor thread only.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from pachs3gw.gateway._core import BackendCore
+from pachs3gw.gateway.commits import Scope
 from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
@@ -56,9 +59,9 @@ class VersionsMixin(BackendCore):
         """
         if ref.commit_id is not None:
             await self._bucket_exists(ref)
-            head = ref.commit_id
+            head: str | None = ref.commit_id
         else:
-            head = (await self._branch_info(ref)).head.id
+            head = await self._last_finished(ref)
         if not head:
             return None
         return await self._histories.history(self._client, ref, head)
@@ -140,10 +143,14 @@ class VersionsMixin(BackendCore):
                 chosen.append((key, change, n == 0))
                 last = (key, change.commit_id)
             i += 1
-        files = [(k, c.file) for k, c, _ in chosen if c.file is not None]
+        files = [(k, c.file, c.commit_id) for k, c, _ in chosen if c.file is not None]
         etags = iter(
             await self._meta.etags(
-                self._client, ref.project, ref.repo, [(k, f.hash) for k, f in files]
+                self._client,
+                ref.project,
+                ref.repo,
+                [(k, f.hash) for k, f, _ in files],
+                at=[ref.at(commit_id) for _, _, commit_id in files],
             )
         )
         versions = []
@@ -198,12 +205,17 @@ class VersionsMixin(BackendCore):
             raise immutable_version(key)
         source, _, record = await self._stat(ref, key, previous.commit_id)
         path = await self._keys.write_path(self._client, ref.head(), key)
-        await self._client.modify_file(
-            [pfs_client.set_commit(ref.head()), pfs_client.copy_file(path, source)]
-        )
-        if not record.derived:
-            await self._record_write(ref, key, path, record)
-        return DeleteResult(key=key, version_id=version_id, delete_marker=True)
+        client = self._client
+
+        async def step(scope: Scope) -> Callable[[str], DeleteResult]:
+            await scope.modify(
+                client, [pfs_client.set_commit(scope.commit), pfs_client.copy_file(path, source)]
+            )
+            if not record.derived:
+                await self._recorded(scope, key, path, record)
+            return lambda _: DeleteResult(key=key, version_id=version_id, delete_marker=True)
+
+        return await self._submit(ref, [path], step)
 
 
 __all__ = ["VersionsMixin", "immutable_version"]

@@ -305,10 +305,26 @@ class PfsClient:
             pfs.StartCommitRequest(branch=branch, parent=parent, description=description),
         )
 
-    def finish_commit(self, commit: pfs.Commit, error: str = "") -> Deferred[None]:
+    def finish_commit(
+        self, commit: pfs.Commit, error: str = "", description: str = ""
+    ) -> Deferred[None]:
+        """Finish an open commit (``description``, if set, replaces the commit's)."""
         return self._unary(
-            self._pfs.FinishCommit, pfs.FinishCommitRequest(commit=commit, error=error)
+            self._pfs.FinishCommit,
+            pfs.FinishCommitRequest(commit=commit, error=error, description=description),
         )
+
+    def clear_commit(self, commit: pfs.Commit) -> Deferred[None]:
+        """Drop everything written to an open commit so far (it stays open)."""
+        return self._unary(self._pfs.ClearCommit, pfs.ClearCommitRequest(commit=commit))
+
+    def drop_commit(self, commit: pfs.Commit) -> Deferred[None]:
+        """Delete a commit without children, and its changes (pachd 2.8+).
+
+        Its branch moves back to the parent: no trace is left in the history.
+        """
+        d = self._unary(self._pfs.DropCommit, pfs.DropCommitRequest(commit=commit))
+        return d.addCallback(lambda _: None)
 
     def inspect_commit(
         self, commit: pfs.Commit, wait: pfs.CommitState = pfs.COMMIT_STATE_UNKNOWN

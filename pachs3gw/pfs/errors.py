@@ -58,6 +58,10 @@ class CommitFinished(PfsError):
     """A write addressed a commit that is already finished."""
 
 
+class ParentNotFinished(PfsError):
+    """StartCommit while the branch head is still open: one open commit per branch."""
+
+
 class InvalidName(PfsError):
     """A repo, branch or path name pachd will not accept."""
 
@@ -159,6 +163,9 @@ def from_rpc_error(error: grpc.RpcError) -> PfsError:
         kind = OutputBranch
     elif "has already finished" in text:
         kind = CommitFinished
+    elif "has not been finished" in text:
+        # pachd's linkParent: "parent commit <commit> has not been finished".
+        kind = ParentNotFinished
     elif "already exists" in text:
         kind = AlreadyExists
     elif "not found" in text:

@@ -156,6 +156,9 @@ class Commits:
                 head = None
             if parent is not None and (parent.id or parent.branch):
                 head = _rows.resolve(db, parent)
+            if head is not None and head.finished is None:
+                # pachd's linkParent: one open commit at a time on a line of history.
+                raise _errors.parent_not_finished(repo.project, repo.name, head.id)
             return new_commit(db, repo, head, branch or None, ORIGIN_USER, description, False)
 
     def finish_commit(self, ref: CommitRef, description: str, error: str, force: bool) -> None:

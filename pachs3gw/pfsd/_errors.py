@@ -53,6 +53,14 @@ def commit_finished(project: str, repo: str, commit_id: str) -> PfsError:
     )
 
 
+def parent_not_finished(project: str, repo: str, commit_id: str) -> PfsError:
+    """StartCommit on a branch whose head (or on a parent that) is still open."""
+    return PfsError(
+        grpc.StatusCode.UNKNOWN,
+        f"parent commit {project}/{repo}@{commit_id} has not been finished",
+    )
+
+
 def output_branch(project: str, repo: str, branch: str) -> PfsError:
     return PfsError(
         grpc.StatusCode.UNKNOWN,

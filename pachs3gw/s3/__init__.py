@@ -41,6 +41,7 @@ from pachs3gw.s3.interfaces import (
     UploadInfo,
     UploadsPage,
     VersionsPage,
+    WriteConditions,
     WriteResult,
 )
 from pachs3gw.s3.site import S3Site, make_site
@@ -76,6 +77,7 @@ __all__ = [
     "UploadInfo",
     "UploadsPage",
     "VersionsPage",
+    "WriteConditions",
     "WriteResult",
     # Errors: S3Error and its subclasses, one per S3 error code
     "errors",

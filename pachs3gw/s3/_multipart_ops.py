@@ -111,7 +111,11 @@ class MultipartHandlers:
         data = await self._reply.read_xml_body(call)
         parts = xml_input.parse_complete_multipart(data)
         result = await self._reply.keepalive(
-            call, call.backend.complete_multipart_upload(call.bucket, call.key, upload_id, parts)
+            call,
+            call.backend.complete_multipart_upload(
+                call.bucket, call.key, upload_id, parts,
+                **conditions.write_conditions_kwargs(call.headers),
+            ),
         )
         host = call.headers.get("host", "localhost")
         scheme = "https" if call.request.isSecure() else "http"

@@ -42,7 +42,11 @@ class ObjectHandlers:
         metadata = _metadata_from_headers(call.headers)
         body = self._reply.prepare_body(call)
         result = await self._reply.with_body(
-            call, call.backend.put_object(call.bucket, call.key, body, metadata)
+            call,
+            call.backend.put_object(
+                call.bucket, call.key, body, metadata,
+                **conditions.write_conditions_kwargs(call.headers),
+            ),
         )
         headers = {b"etag": conditions.format_etag(result.etag).encode("latin-1")}
         if result.version_id:
@@ -237,7 +241,11 @@ class ObjectHandlers:
         await self._reply.check_copy_source(call, source)
         metadata = _metadata_from_headers(call.headers) if directive == "REPLACE" else None
         result = await self._reply.keepalive(
-            call, call.backend.copy_object(source, call.bucket, call.key, metadata)
+            call,
+            call.backend.copy_object(
+                source, call.bucket, call.key, metadata,
+                **conditions.write_conditions_kwargs(call.headers),
+            ),
         )
         headers = {}
         if result.version_id:

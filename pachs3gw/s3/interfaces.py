@@ -132,6 +132,22 @@ class WriteResult:
 
 
 @attrs.frozen
+class WriteConditions:
+    """``If-None-Match`` / ``If-Match`` of a PUT, CopyObject or CompleteMultipartUpload.
+
+    The backend checks them against the object the write replaces, atomically
+    with the write (two racing ``If-None-Match: *`` writers cannot both win),
+    and writes nothing when they fail: PreconditionFailed (412), or NoSuchKey
+    (404) for ``If-Match`` on a missing key. Values are the header texts,
+    ETag lists as sent (``*`` or quoted/unquoted ETags, comma-separated);
+    :func:`pachs3gw.s3.conditions.check_write_conditions` evaluates them.
+    """
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+
+
+@attrs.frozen
 class DeleteResult:
     """Outcome for one key of DeleteObject / DeleteObjects.
 
@@ -272,9 +288,14 @@ class IBucketBackend(Interface):
 
 class IObjectBackend(Interface):
     def put_object(
-        bucket: str, key: str, body: IBodySource, metadata: ObjectMetadata
+        bucket: str,
+        key: str,
+        body: IBodySource,
+        metadata: ObjectMetadata,
+        conditions: WriteConditions | None = None,
     ) -> Deferred[WriteResult]:
-        """Store the body as one atomic commit, or nothing at all."""
+        """Store the body as one atomic commit, or nothing at all (also when
+        ``conditions`` fail: then without reading the body if it can)."""
 
     def get_object(bucket: str, key: str, version_id: str | None) -> Deferred[IObjectReader]:
         """Raise NoSuchBucket / NoSuchKey / NoSuchVersion."""
@@ -291,9 +312,15 @@ class IObjectBackend(Interface):
         """All deletions in ONE commit; per-key errors in the results."""
 
     def copy_object(
-        source: CopySource, bucket: str, key: str, metadata: ObjectMetadata | None
+        source: CopySource,
+        bucket: str,
+        key: str,
+        metadata: ObjectMetadata | None,
+        conditions: WriteConditions | None = None,
     ) -> Deferred[WriteResult]:
-        """One commit, no data through the gateway. ``metadata`` None = COPY directive."""
+        """One commit, no data through the gateway. ``metadata`` None = COPY directive.
+
+        ``conditions`` are about the destination (as for ``put_object``)."""
 
     def list_objects(
         bucket: str, prefix: str, delimiter: str, start_after: str, max_keys: int
@@ -334,9 +361,16 @@ class IMultipartBackend(Interface):
         ...
 
     def complete_multipart_upload(
-        bucket: str, key: str, upload_id: str, parts: Sequence[CompletedPart]
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[CompletedPart],
+        conditions: WriteConditions | None = None,
     ) -> Deferred[WriteResult]:
         """Validate (InvalidPart / InvalidPartOrder / EntityTooSmall), one commit.
+
+        ``conditions`` are about the object the upload replaces (as for
+        ``put_object``); a failed check keeps the upload.
 
         Completing an upload that already completed, with the same parts,
         answers the result of that completion again (SDKs retry a Complete

@@ -319,6 +319,13 @@ class StreamingRequest(server.Request):
         ``Connection: close``.
         """
         if self.body_complete:
+            transport = self.channel.transport if self.channel is not None else None
+            if self._expect_continue and not self._continue_sent and transport is not None:
+                # An empty body the client still waits to be asked for: say
+                # so first. Answered without it, botocore takes the answer as
+                # an early response and misreads the next one on the connection.
+                self._continue_sent = True
+                transport.write(_CONTINUE)
             return
         if self._can_drain():
             self._drain = True

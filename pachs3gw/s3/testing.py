@@ -35,7 +35,7 @@ from zope.interface import implementer
 
 from pachs3gw.s3 import errors
 from pachs3gw.s3.checksums import composite_checksum, multipart_etag
-from pachs3gw.s3.conditions import normalize_etag
+from pachs3gw.s3.conditions import check_write_conditions, normalize_etag
 from pachs3gw.s3.limits import MIN_PART_SIZE
 from pachs3gw.s3.interfaces import (
     BucketEntry,
@@ -57,6 +57,7 @@ from pachs3gw.s3.interfaces import (
     UploadInfo,
     UploadsPage,
     VersionsPage,
+    WriteConditions,
     WriteResult,
 )
 
@@ -319,6 +320,13 @@ class MemoryBackend:
         b.versions.setdefault(key, []).append(_Version(version_id, key, data, info, now))
         return WriteResult(etag=etag, version_id=version_id, last_modified=now, checksums=checksums)
 
+    def _check(self, bucket: str, key: str, conditions: WriteConditions | None) -> None:
+        """The write conditions against the live object (reactor thread: atomic with a store)."""
+        if conditions is not None:
+            live = self._bucket(bucket).live(key)
+            etag = live.info.etag if live is not None and live.info is not None else None
+            check_write_conditions(conditions, key, etag)
+
     def _call(self, fn: Any, *args: Any) -> Deferred[Any]:
         try:
             return succeed(fn(*args))
@@ -361,16 +369,25 @@ class MemoryBackend:
     # Objects -----------------------------------------------------------------------
 
     def put_object(
-        self, bucket: str, key: str, body: IBodySource, metadata: ObjectMetadata
+        self,
+        bucket: str,
+        key: str,
+        body: IBodySource,
+        metadata: ObjectMetadata,
+        conditions: WriteConditions | None = None,
     ) -> Deferred[WriteResult]:
         try:
             self._bucket(bucket)
+            self._check(bucket, key, conditions)  # early: a refused write reads no body
         except errors.S3Error:
             return fail()
         d = self._read_body(body)
-        return d.addCallback(
-            lambda r: self._store(bucket, key, r[0], r[1], metadata, r[2])
-        )
+
+        def store(r: tuple[bytes, str, dict[str, str]]) -> WriteResult:
+            self._check(bucket, key, conditions)  # again, with the store: atomic
+            return self._store(bucket, key, r[0], r[1], metadata, r[2])
+
+        return d.addCallback(store)
 
     def get_object(self, bucket: str, key: str, version_id: str | None) -> Deferred[IObjectReader]:
         def get() -> IObjectReader:
@@ -420,12 +437,18 @@ class MemoryBackend:
         return self._call(delete_all)
 
     def copy_object(
-        self, source: CopySource, bucket: str, key: str, metadata: ObjectMetadata | None
+        self,
+        source: CopySource,
+        bucket: str,
+        key: str,
+        metadata: ObjectMetadata | None,
+        conditions: WriteConditions | None = None,
     ) -> Deferred[WriteResult]:
         def copy() -> WriteResult:
             src = self._version(source.bucket, source.key, source.version_id)
             assert src.info is not None
             self._bucket(bucket)
+            self._check(bucket, key, conditions)
             return self._store(
                 bucket,
                 key,
@@ -611,7 +634,12 @@ class MemoryBackend:
         return self._call(copy)
 
     def complete_multipart_upload(
-        self, bucket: str, key: str, upload_id: str, parts: Sequence[CompletedPart]
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[CompletedPart],
+        conditions: WriteConditions | None = None,
     ) -> Deferred[WriteResult]:
         def complete() -> WriteResult:
             listed = [(p.part_number, normalize_etag(p.etag)) for p in parts]
@@ -619,6 +647,7 @@ class MemoryBackend:
             if done is not None and (done[0], done[1]) == (key, listed):
                 return done[2]
             up = self._upload(bucket, key, upload_id)
+            self._check(bucket, key, conditions)
             if not parts:
                 raise errors.MalformedXML(
                     "The XML you provided was not well-formed or did not validate against "

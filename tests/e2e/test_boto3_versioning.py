@@ -195,9 +195,13 @@ def test_delete_objects_with_a_delete_marker_restores_and_refuses_versions(s3, b
             {"Key": "n"},
         ]},
     )
-    assert [(d["Key"], d.get("DeleteMarker")) for d in out["Deleted"]] == [("m", True), ("n", None)]
+    # "n" is deleted as S3 does it in a versioned bucket: a delete marker, whose
+    # version is the commit that removed it.
+    assert [(d["Key"], d.get("DeleteMarker")) for d in out["Deleted"]] == [("m", True), ("n", True)]
     assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("m", "NotImplemented")]
     assert s3.get_object(Bucket=bucket, Key="m")["Body"].read() == b"m"
+    markers = s3.list_object_versions(Bucket=bucket, Prefix="n")["DeleteMarkers"]
+    assert [m["VersionId"] for m in markers] == [out["Deleted"][1]["DeleteMarkerVersionId"]]
 
 
 def test_reading_a_delete_marker_version_is_method_not_allowed(s3, bucket, gateway):

@@ -3,8 +3,11 @@
 The in-process store is the default: the process that answers S3 also holds
 the database and the chunk files. Killed at a random moment under racing
 writers, then restarted on the same data directory: every write it had
-acknowledged is there with its bytes and ETag, and a write it had not
-acknowledged is either absent or whole, never partial.
+acknowledged is there with its bytes, ETag and metadata, and a write it had
+not acknowledged is either absent or whole with its own metadata (its commit
+finished just before the kill), never partial and never with the PFS-hash
+ETag and no metadata (the commits the kill left open are discarded by the
+next writer).
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ def _body(key: str) -> bytes:
     return rng.randbytes(size)
 
 
+def _type(key: str) -> str:
+    return "application/x-" + key.replace("/", "-")
+
+
 def test_acknowledged_writes_survive_sigkill_of_the_gateway_and_nothing_is_partial(
     tmp_path: Path,
 ) -> None:
@@ -66,7 +73,10 @@ def test_acknowledged_writes_survive_sigkill_of_the_gateway_and_nothing_is_parti
                     with lock:
                         attempted.add(key)
                     try:
-                        reply = s3.put_object(Bucket="master.killed", Key=key, Body=body)
+                        reply = s3.put_object(
+                            Bucket="master.killed", Key=key, Body=body,
+                            ContentType=_type(key), Metadata={"key": key},
+                        )
                     except Exception:
                         return  # the gateway died under us
                     assert reply["ETag"].strip('"') == hashlib.md5(body).hexdigest()
@@ -96,10 +106,14 @@ def test_acknowledged_writes_survive_sigkill_of_the_gateway_and_nothing_is_parti
                 continue
             content = got["Body"].read()
             assert content == body, f"{key}: {len(content)} bytes, not the {len(body)} sent"
+            # Acknowledged or not: visible only with its own metadata.
+            assert got["ETag"].strip('"') == hashlib.md5(body).hexdigest(), key
+            assert (got["ContentType"], got["Metadata"]) == (_type(key), {"key": key}), key
             if key in acked:
                 md5, version = acked[key]
                 assert got["ETag"].strip('"') == md5
                 at_version = s3.get_object(Bucket="master.killed", Key=key, VersionId=version)
                 assert at_version["Body"].read() == body
+                assert at_version["Metadata"] == {"key": key}
     finally:
         gateway.stop()

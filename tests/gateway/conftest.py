@@ -108,7 +108,10 @@ class Body:
     data: bytes
     chunk: int = 64 * 1024
     fail_with: Exception | None = None
-    expected_length: int | None = None
+    #: As the HTTP layer sets it from Content-Length (None: unknown, e.g. chunked).
+    expected_length: int | None = attrs.field(
+        default=attrs.Factory(lambda self: len(self.data), takes_self=True)
+    )
 
     def chunks(self) -> Iterator[bytes]:
         for start in range(0, len(self.data), self.chunk):

@@ -1,7 +1,9 @@
 """Group commit of metadata writes (``MetadataStore.put``), on the real embedded server.
 
 While one metadata ModifyFile is in flight, further puts queue and then go
-out together in one commit; each caller returns once its commit finished.
+out together in one commit; each caller returns once its commit finished,
+and a failed commit fails every caller of it (their data commits must then
+not finish). Each write keeps its own record, even for the same bytes.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ from twisted.internet import defer, reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.python.threadpool import ThreadPool
 
-from pachs3gw.gateway import metadata as metadata_module
+from pachs3gw.gateway import _metawriter as metawriter_module
 from pachs3gw.gateway.metadata import (
     META_BRANCH,
     META_REPO,
     MetadataStore,
     Record,
     record_id,
-    record_path,
 )
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
@@ -69,7 +70,7 @@ def record_paths(requests: list[pfs.ModifyFileRequest]) -> list[str]:
     return [
         r.add_file.path
         for r in requests
-        if r.WhichOneof("body") == "add_file" and r.add_file.path.startswith("/records/")
+        if r.WhichOneof("body") == "add_file" and r.add_file.path.startswith("/v/")
     ]
 
 
@@ -81,15 +82,25 @@ def fresh_repo() -> str:
     return "r" + uuid.uuid4().hex[:12]
 
 
+def commit_id() -> str:
+    """A data commit's ID (records name the commit that wrote them)."""
+    return uuid.uuid4().hex
+
+
+def with_commits(entries: list[tuple[str, bytes, Record]]) -> list[tuple[str, bytes, str, Record]]:
+    return [(key, h, commit_id(), record) for key, h, record in entries]
+
+
 def start_puts(
     store: MetadataStore,
     client: PfsClient,
     repo: str,
     entries: list[tuple[str, bytes, Record]],
 ) -> list[Deferred[None]]:
-    """One put per entry, all started in the same reactor turn."""
+    """One put per entry (each its own commit's), all started in the same reactor turn."""
     return [
-        ensureDeferred(store.put(client, PROJECT, repo, [entry])) for entry in entries
+        ensureDeferred(store.put(client, PROJECT, repo, [entry]))
+        for entry in with_commits(entries)
     ]
 
 
@@ -102,7 +113,7 @@ async def meta_commit_count(client: PfsClient) -> int:
 
 async def warm(store: MetadataStore, client: PfsClient) -> None:
     """One put, so the meta repo exists and later puts go straight to ModifyFile."""
-    await store.put(client, PROJECT, fresh_repo(), [("warm", b"\x01" * 32, a_record("w"))])
+    await store.put(client, PROJECT, fresh_repo(), [("warm", b"\x01" * 32, commit_id(), a_record("w"))])
 
 
 @pytest.fixture
@@ -148,21 +159,23 @@ async def test_lone_put_goes_out_at_once(store: MetadataStore, client: PfsClient
     before = len(counting.calls)
 
     done = ensureDeferred(
-        store.put(counting.as_client(), PROJECT, fresh_repo(), [("k", b"\x02" * 32, a_record("e"))])
+        store.put(
+            counting.as_client(), PROJECT, fresh_repo(), [("k", b"\x02" * 32, commit_id(), a_record("e"))]
+        )
     )
 
     # No timer, no reactor turn: the ModifyFile is already sent.
     assert len(counting.calls) == before + 1
     assert not done.called
     await done
-    assert not store._writing and not store._queue
+    assert not store._writer._writing and not store._writer._queue
 
 
 @pytest_twisted.ensureDeferred
 async def test_one_put_is_one_commit_and_never_split(
     store: MetadataStore, client: PfsClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(metadata_module, "MAX_BATCH_ENTRIES", 3)
+    monkeypatch.setattr(metawriter_module, "MAX_BATCH_ENTRIES", 3)
     counting = CountingClient(client)
     await warm(store, counting.as_client())
     before = len(counting.calls)
@@ -170,7 +183,7 @@ async def test_one_put_is_one_commit_and_never_split(
     big = [(f"big{i}", bytes([i]) * 32, a_record(f"b{i}")) for i in range(5)]
     small = [(f"s{i}", bytes([100 + i]) * 32, a_record(f"s{i}")) for i in range(7)]
 
-    puts = [ensureDeferred(store.put(counting.as_client(), PROJECT, repo, big))]
+    puts = [ensureDeferred(store.put(counting.as_client(), PROJECT, repo, with_commits(big)))]
     puts += start_puts(store, counting.as_client(), repo, small)
     await defer.gatherResults(puts)
 
@@ -183,7 +196,7 @@ async def test_one_put_is_one_commit_and_never_split(
 
 
 @pytest_twisted.ensureDeferred
-async def test_same_record_later_write_wins(
+async def test_same_bytes_written_twice_keep_their_own_records(
     store: MetadataStore, client: PfsClient, pool: ThreadPool
 ) -> None:
     counting = CountingClient(client)
@@ -191,30 +204,27 @@ async def test_same_record_later_write_wins(
     before = len(counting.calls)
     repo = fresh_repo()
     pfs_hash = b"\x07" * 32
-    # The first goes out alone; "second" and "third" (same key, same bytes)
-    # queue into one batch with an unrelated key between them.
-    entries = [
-        ("same", pfs_hash, a_record("first", "text/first")),
-        ("same", pfs_hash, a_record("second", "text/second")),
-        ("other", b"\x08" * 32, a_record("other")),
-        ("same", pfs_hash, a_record("third", "text/third")),
+    writes = [
+        ("same", pfs_hash, commit_id(), a_record("etag", "text/first")),
+        ("same", pfs_hash, commit_id(), a_record("etag", "text/second")),
+        ("other", b"\x08" * 32, commit_id(), a_record("other")),
+        ("same", pfs_hash, commit_id(), a_record("etag", "text/third")),
     ]
 
-    await defer.gatherResults(start_puts(store, counting.as_client(), repo, entries))
+    await defer.gatherResults(
+        [ensureDeferred(store.put(counting.as_client(), PROJECT, repo, [w])) for w in writes]
+    )
 
-    sent = counting.calls[before:]
-    assert len(sent) == 2
-    same_path = record_path(record_id(PROJECT, repo, "same", pfs_hash))
-    # One write of the record in the batch (AddFile appends within a stream).
-    assert record_paths(sent[1]).count(same_path) == 1
-    assert await store.get(client, PROJECT, repo, "same", pfs_hash) == entries[3][2]
-    cold = MetadataStore(reactor, pool)
-    assert await cold.get(client, PROJECT, repo, "same", pfs_hash) == entries[3][2]
-    assert await cold.get(client, PROJECT, repo, "other", b"\x08" * 32) == entries[2][2]
+    # The first goes out alone, the other three together: four records.
+    assert [len(record_paths(c)) for c in counting.calls[before:]] == [1, 3]
+    for cache in (store, MetadataStore(reactor, pool)):
+        for key, h, cid, record in writes:
+            at = refs.commit(repo, cid)
+            assert await cache.get(client, PROJECT, repo, key, h, at=at) == record
 
 
 @pytest_twisted.ensureDeferred
-async def test_other_token_does_not_join_and_keeps_order(
+async def test_other_token_does_not_join(
     store: MetadataStore, client: PfsClient, pool: ThreadPool
 ) -> None:
     counting = CountingClient(client)
@@ -225,14 +235,13 @@ async def test_other_token_does_not_join_and_keeps_order(
     pfs_hash = b"\x09" * 32
 
     def put(who: CountingClient, key: str, pfs_hash: bytes, etag: str) -> Deferred[None]:
-        entry = (key, pfs_hash, a_record(etag))
+        entry = (key, pfs_hash, commit_id(), a_record(etag))
         return ensureDeferred(store.put(who.as_client(), PROJECT, repo, [entry]))
 
     puts = [
         put(counting, "a", b"\x0a" * 32, "a"),
         put(counting, "k", pfs_hash, "one"),
         put(other, "k", pfs_hash, "two"),
-        # Same token as the batch, but it must not overtake "two" (same record).
         put(counting, "k", pfs_hash, "three"),
         put(counting, "b", b"\x0b" * 32, "b"),
     ]
@@ -240,14 +249,12 @@ async def test_other_token_does_not_join_and_keeps_order(
 
     mine = [len(record_paths(c)) for c in counting.calls[before[0] :]]
     theirs = [len(record_paths(c)) for c in other.calls[before[1] :]]
-    assert mine == [1, 2, 1]  # a | one + b | three
+    assert mine == [1, 3]  # a | one + three + b
     assert theirs == [1]  # two
-    cold = MetadataStore(reactor, pool)
-    assert (await cold.get(client, PROJECT, repo, "k", pfs_hash)).etag == "three"
 
 
 @pytest_twisted.ensureDeferred
-async def test_failed_batch_is_logged_for_every_caller(
+async def test_failed_batch_fails_every_caller_and_is_logged_once(
     store: MetadataStore,
     client: PfsClient,
     pool: ThreadPool,
@@ -264,33 +271,36 @@ async def test_failed_batch_is_logged_for_every_caller(
     repo = fresh_repo()
     entries = [(f"k{i}", bytes([i]) * 32, a_record(f"e{i}")) for i in range(6)]
     rids = [record_id(PROJECT, repo, k, h) for k, h, _ in entries]
-    # Stale cache entries the failed write must drop.
-    for rid in rids:
-        store._remember(rid, a_record("stale"))
-        store._remember_etag(rid, "stale")
     failing.add(len(counting.calls) + 2)  # the batch behind the first put
 
     globalLogPublisher.addObserver(events.append)
     try:
-        results = await defer.gatherResults(start_puts(store, counting.as_client(), repo, entries))
+        puts = start_puts(store, counting.as_client(), repo, entries)
+        outcomes: list[Any] = []
+        for d in puts:
+            try:
+                outcomes.append(await d)
+            except pfs_errors.Unavailable as e:
+                outcomes.append(str(e))
     finally:
         globalLogPublisher.removeObserver(events.append)
 
-    assert results == [None] * 6  # logged, not raised: the data commit happened
+    # Raised, so that the writes' data commits are not finished.
+    assert outcomes == [None] + ["injected"] * 5
     failures = [formatEvent(e) for e in events if "metadata write failed" in formatEvent(e)]
     assert len(failures) == 1 and "5 record(s)" in failures[0]
     assert [e["log_namespace"] for e in events if "metadata write failed" in formatEvent(e)] == [
-        "pachs3gw.gateway.metadata"
+        "pachs3gw.gateway._metawriter"
     ]
-    assert rids[0] in store._cache and store._cache[rids[0]] == entries[0][2]
+    assert rids[0] in store._cache
     for rid in rids[1:]:
-        assert rid not in store._cache and rid not in store._etags
-    assert not store._repo_ready
-    # The failed records fall back to the PFS hash; the store keeps working.
+        assert rid not in store._cache
+    assert not store._writer._repo_ready
+    # Nothing of the failed batch was stored; the store keeps working.
     cold = MetadataStore(reactor, pool)
     assert await cold.get(client, PROJECT, repo, "k0", entries[0][1]) == entries[0][2]
     assert (await cold.get(client, PROJECT, repo, "k1", entries[1][1])).derived
-    await store.put(counting.as_client(), PROJECT, repo, [entries[1]])
+    await store.put(counting.as_client(), PROJECT, repo, with_commits([entries[1]]))
     again = MetadataStore(reactor, pool)
     assert await again.get(client, PROJECT, repo, "k1", entries[1][1]) == entries[1][2]
 
@@ -317,7 +327,7 @@ async def test_unexpected_failure_reaches_every_caller(
             outcomes.append(str(e))
 
     assert outcomes == [None, "boom", "boom", "boom"]
-    assert not store._writing and not store._queue
+    assert not store._writer._writing and not store._writer._queue
 
 
 @pytest_twisted.ensureDeferred

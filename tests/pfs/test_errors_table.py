@@ -83,6 +83,10 @@ CONSTRUCTORS: dict[str, tuple[list[Callable[[], pfsd.PfsError]], type[pfs.PfsErr
         [lambda: pfsd.commit_finished("default", "images", ID)],
         pfs.CommitFinished,
     ),
+    "parent_not_finished": (
+        [lambda: pfsd.parent_not_finished("default", "images", ID)],
+        pfs.ParentNotFinished,
+    ),
     "output_branch": (
         [lambda: pfsd.output_branch("default", "edges", "master")],
         pfs.OutputBranch,
@@ -175,6 +179,8 @@ PACHD: list[tuple[grpc.StatusCode, str, type[pfs.PfsError]]] = [
     (C.UNKNOWN, 'branch "x" already exists in repo default/foo', pfs.AlreadyExists),
     (C.UNKNOWN, "cannot start a commit on an output branch: default/foo@master", pfs.OutputBranch),
     (C.UNKNOWN, f"commit default/foo@{ID} has already finished", pfs.CommitFinished),
+    (C.UNKNOWN, f"parent commit default/foo@{ID} has not been finished", pfs.ParentNotFinished),
+    (C.UNKNOWN, f"start commit: parent commit {ID} has not been finished", pfs.ParentNotFinished),
     (C.UNAVAILABLE, f"commit default/foo@{ID} not finished", pfs.Unavailable),
     (C.UNKNOWN, "matched multiple files. Use GetFileTAR instead", pfs.NotARegularFile),
     (C.UNKNOWN, "file /a/b: /a is a file but it's not a directory", pfs.NotARegularFile),

@@ -126,6 +126,33 @@ def test_start_write_finish_commit(api) -> None:
     assert e.value.details() == f"commit default/{name}@{commit.id} has already finished"
 
 
+def test_start_commit_on_an_open_head_is_refused_as_pachd_does(api) -> None:
+    name = new_repo(api)
+    put(api, refs.branch_head(name, "master"), {"/a": b"1"})
+    first = api.StartCommit(pfs.StartCommitRequest(branch=refs.branch(name, "master")))
+    for request in (
+        pfs.StartCommitRequest(branch=refs.branch(name, "master")),
+        pfs.StartCommitRequest(branch=refs.branch(name, "other"), parent=refs.commit(name, first.id)),
+    ):
+        with pytest.raises(grpc.RpcError) as e:
+            api.StartCommit(request)
+        assert e.value.code() == grpc.StatusCode.UNKNOWN
+        assert e.value.details() == f"parent commit default/{name}@{first.id} has not been finished"
+    # Nothing was made by the refused calls: the open commit is still the head.
+    info = api.InspectCommit(pfs.InspectCommitRequest(commit=refs.branch_head(name, "master")))
+    assert info.commit.id == first.id and not info.HasField("finished")
+    assert "other" not in [
+        b.branch.name for b in api.ListBranch(pfs.ListBranchRequest(repo=refs.repo(name)))
+    ]
+    # Once it is finished (or cleared and finished), the next one starts on top of it.
+    api.ClearCommit(pfs.ClearCommitRequest(commit=refs.commit(name, first.id)))
+    api.FinishCommit(pfs.FinishCommitRequest(commit=refs.commit(name, first.id)))
+    second = api.StartCommit(pfs.StartCommitRequest(branch=refs.branch(name, "master")))
+    info = api.InspectCommit(pfs.InspectCommitRequest(commit=refs.commit(name, second.id)))
+    assert info.parent_commit.id == first.id
+    api.FinishCommit(pfs.FinishCommitRequest(commit=refs.commit(name, second.id)))
+
+
 def test_output_branch_refuses_writes(api) -> None:
     source = new_repo(api)
     out = new_repo(api)

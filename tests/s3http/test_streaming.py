@@ -41,6 +41,33 @@ async def test_expect_100_continue_is_sent_once_when_the_body_is_wanted(s3h: S3H
 
 
 @pytest_twisted.ensureDeferred
+async def test_empty_body_with_expect_gets_100_continue_before_the_answer(s3h: S3Harness) -> None:
+    # botocore sends Expect with an empty PUT and waits for 100 Continue; a
+    # bare 200 is an "early response" to it, and it then misreads the next
+    # answer on the connection (the request hangs until its read timeout).
+    put_direct(s3h, "bucket", "other", b"")
+
+    def go() -> bytes:
+        with socket.create_connection(("127.0.0.1", s3h.port), timeout=5) as s:
+            s.sendall(
+                b"PUT /bucket/empty HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                b"Expect: 100-continue\r\n\r\n"
+                b"HEAD /bucket/empty HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            out = b""
+            while out.count(b"HTTP/1.1 200 ") < 2:
+                chunk = s.recv(4096)
+                assert chunk, out
+                out += chunk
+            return out
+
+    raw = await s3h.in_thread(go)
+    assert raw.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ")
+    assert raw.count(b"100 Continue") == 1
+    assert s3h.backend.objects("bucket")["empty"] == b""
+
+
+@pytest_twisted.ensureDeferred
 async def test_request_refused_before_the_body_gets_no_100_continue_and_closes(s3h: S3Harness) -> None:
     def go() -> bytes:
         with socket.create_connection(("127.0.0.1", s3h.port), timeout=5) as s:
