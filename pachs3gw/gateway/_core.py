@@ -18,7 +18,7 @@ Threads: reactor thread only.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Callable, Iterable, TypeVar, cast
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -38,6 +38,7 @@ from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
 from pachs3gw.s3.conditions import check_write_conditions
+from pachs3gw.s3.http_interfaces import IS3Reactor
 from pachs3gw.s3.interfaces import CopySource, ObjectInfo, WriteConditions, WriteResult
 from pachs3gw.s3.limits import MIN_PART_SIZE
 
@@ -46,6 +47,16 @@ T = TypeVar("T")
 #: How far back ``?versionId=`` looks for a commit made on another branch
 #: before giving up with NoSuchVersion.
 VERSION_SEARCH_LIMIT = 10000
+
+
+def client_reactor(client: PfsClient) -> IS3Reactor:
+    """The reactor of ``client``, for a backend (or factory) given none.
+
+    :class:`PfsClient` types it by the one thing it needs of it (calls from
+    threads); it is the application's reactor, whose clock the branch
+    writers use too.
+    """
+    return cast(IS3Reactor, client.reactor)
 
 
 @attrs.define
@@ -62,7 +73,7 @@ class BackendCore:
     def __init__(
         self,
         client: PfsClient,
-        reactor: Any = None,
+        reactor: IS3Reactor | None = None,
         pool: ThreadPool | None = None,
         metadata: MetadataStore | None = None,
         multipart: MultipartState | None = None,
@@ -72,7 +83,7 @@ class BackendCore:
         staging: Staging | None = None,
     ) -> None:
         self._client = client
-        self._reactor = reactor if reactor is not None else client.reactor
+        self._reactor = reactor if reactor is not None else client_reactor(client)
         self._pool = pool if pool is not None else client.pool
         self._meta = metadata if metadata is not None else MetadataStore(self._reactor, self._pool)
         self._mp = multipart if multipart is not None else MultipartState()

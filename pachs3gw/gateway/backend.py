@@ -30,7 +30,7 @@ from pachs3gw.gateway.history import HistoryCache
 from pachs3gw.gateway.listing import list_page
 from pachs3gw.gateway.metadata import MetadataStore, Record
 from pachs3gw.gateway.staging import Staging
-from pachs3gw.gateway._core import BackendCore, MultipartState
+from pachs3gw.gateway._core import BackendCore, MultipartState, client_reactor
 from pachs3gw.gateway.multipart_listing import MultipartListingMixin
 from pachs3gw.gateway.reader import PfsObjectReader
 from pachs3gw.gateway.versions import VersionsMixin
@@ -40,6 +40,7 @@ from pachs3gw.pfs import refs
 from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
+from pachs3gw.s3.http_interfaces import IS3Reactor
 from pachs3gw.s3.interfaces import (
     BucketEntry,
     CopySource,
@@ -415,7 +416,7 @@ class PfsBackendFactory:
     def __init__(
         self,
         client: PfsClient,
-        reactor: Any = None,
+        reactor: IS3Reactor | None = None,
         pool: ThreadPool | None = None,
         authenticator: Any = None,
         metadata_cache_size: int = 65536,
@@ -423,7 +424,7 @@ class PfsBackendFactory:
         busy_timeout: float = BUSY_TIMEOUT,
     ) -> None:
         self._client = client
-        self._reactor = reactor if reactor is not None else client.reactor
+        self._reactor = reactor if reactor is not None else client_reactor(client)
         self._pool = pool if pool is not None else client.pool
         self._authenticator = authenticator
         self.metadata = MetadataStore(self._reactor, self._pool, cache_size=metadata_cache_size)
