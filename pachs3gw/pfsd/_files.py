@@ -28,6 +28,7 @@ class Files:
 
     def __init__(self, database: Database, lineages: Lineages, chunks: ChunkStore) -> None:
         self._write = database.write
+        self._make_durable = database.make_durable
         self._db = database.connection
         self._lineages = lineages
         self.chunks = chunks
@@ -61,7 +62,9 @@ class Files:
         oneOffModifyFile). The parent is the head *now*, under the write
         lock, so concurrent streams on one branch each get their own commit.
         """
-        with self._write() as db:
+        # Synced only if it finishes a commit (see _db): a write into an
+        # open commit becomes durable with the commit's finish.
+        with self._write(durable=False) as db:
             repo = _rows.repo(db, target.project, target.repo)
             branch: Optional[str] = None
             if not target.id:
@@ -75,6 +78,7 @@ class Files:
                     commit = head
                 else:
                     commit = new_commit(db, repo, head, branch, ORIGIN_USER, "", True)
+                    self._make_durable()
             else:
                 commit = _rows.resolve(db, target)
                 if commit.finished is not None:

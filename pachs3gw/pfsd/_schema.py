@@ -1,4 +1,4 @@
-"""The metadata schema (SQLite, WAL, synchronous=FULL).
+"""The metadata schema (SQLite, WAL; what is synced when: ``_db``).
 
 Every commit has a *lineage* and a *depth* (parent depth + 1). A commit
 extends its parent's lineage when the parent is that lineage's tip; otherwise
