@@ -253,6 +253,13 @@ class Database:
             os.close(self._wal)
             self._wal = None
 
+    def inline_chunk(self, address: bytes) -> Optional[bytes]:
+        """The bytes of a committed inline chunk (``_chunks``), on this thread's connection."""
+        row = self.connection().execute(
+            "SELECT data FROM inline_chunks WHERE address=?", (address,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
     # the read cache -------------------------------------------------------
 
     def resolve(self, ref: CommitRef) -> CommitRec:

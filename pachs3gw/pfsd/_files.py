@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Optional
+from typing import Mapping, Optional
 
 import attrs
 
@@ -54,6 +54,7 @@ class Files:
         target: CommitRef,
         edits: dict[str, Edit],
         deleted_dirs: list[str],
+        inline: Mapping[bytes, bytes] = {},
     ) -> CommitRec:
         """Apply one ModifyFile stream atomically; returns the commit written.
 
@@ -65,6 +66,10 @@ class Files:
         # Synced only if it finishes a commit (see _db): a write into an
         # open commit becomes durable with the commit's finish.
         with self._write(durable=False) as db:
+            if inline:
+                db.executemany(
+                    "INSERT OR IGNORE INTO inline_chunks VALUES (?, ?)", inline.items()
+                )
             repo = _rows.repo(db, target.project, target.repo)
             branch: Optional[str] = None
             if not target.id:
@@ -113,6 +118,13 @@ class Files:
                     db, commit, path, old[1] if old else None, old_id, new
                 )
             db.execute("UPDATE commits SET size=? WHERE id=?", (size, commit.id))
+            if inline:
+                # Bytes no file ended up using (an unchanged rewrite) go again.
+                db.executemany(
+                    "DELETE FROM inline_chunks WHERE address=? AND NOT EXISTS"
+                    " (SELECT 1 FROM chunks WHERE address=? AND refs>0)",
+                    [(a, a) for a in inline],
+                )
             return attrs.evolve(commit, size=size)
 
     def _set_file(

@@ -351,7 +351,7 @@ class PfsServicer(pfs_grpc.APIServicer):
                     ref = _commit_ref(request.set_commit)
                     if target is not None and ref != target:
                         edits, dirs = upload.finish()
-                        self.store.modify(target, edits, dirs)
+                        self.store.modify(target, edits, dirs, upload.lease.inline)
                         upload.committed()
                         upload = Upload(self.store)
                     target = ref
@@ -388,7 +388,7 @@ class PfsServicer(pfs_grpc.APIServicer):
                     terminated.wait(settle)
                 if terminated.is_set() or not context.is_active():
                     raise PfsError(grpc.StatusCode.CANCELLED, "ModifyFile cancelled")
-                self.store.modify(target, edits, dirs)
+                self.store.modify(target, edits, dirs, upload.lease.inline)
             upload.committed()
             upload = None
             return empty_pb2.Empty()
