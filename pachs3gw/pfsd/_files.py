@@ -55,6 +55,7 @@ class Files:
         edits: dict[str, Edit],
         deleted_dirs: list[str],
         inline: Mapping[bytes, bytes] = {},
+        defer_sync: bool = False,
     ) -> CommitRec:
         """Apply one ModifyFile stream atomically; returns the commit written.
 
@@ -83,7 +84,8 @@ class Files:
                     commit = head
                 else:
                     commit = new_commit(db, repo, head, branch, ORIGIN_USER, "", True)
-                    self._make_durable()
+                    if not defer_sync:  # (the client's next commit syncs it: DEFER_SYNC_METADATA)
+                        self._make_durable()
             else:
                 commit = _rows.resolve(db, target)
                 if commit.finished is not None:

@@ -23,6 +23,7 @@ from pachs3gw.pfs.inprocess import InProcessChannel
 from pachs3gw.pfsd import NON_BLOCKING_METHODS, start_server
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.proto import pfs_v2_pb2_grpc
+from pachs3gw.proto.conventions import DEFER_SYNC_METADATA
 from tests.pfsd.conftest import Pfsd
 
 
@@ -92,6 +93,32 @@ def test_only_writes_that_finish_a_commit_sync_the_wal(
         for piece in api.GetFile(pfs.GetFileRequest(file=pfs.File(commit=head, path="/open")))
     )
     assert got == b"in an open commit"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to name fds")
+def test_a_modify_file_that_defers_its_sync_is_made_durable_by_the_next_finish(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's metadata record: written just before the data commit it describes finishes."""
+    syncs = WalSyncs(monkeypatch)
+    for name in ("meta", "data"):
+        api.CreateRepo(pfs.CreateRepoRequest(repo=refs.repo(name)))
+    data = pfs.Branch(repo=refs.repo("data"), name="master")
+    commit = api.StartCommit(pfs.StartCommitRequest(branch=data))
+    _put(api, commit, "/object", b"bytes")
+    record = iter([
+        pfs_client.set_commit(refs.branch_head("meta", "master")),
+        pfs_client.add_bytes("/record", b"its metadata"),
+    ])
+    deferred = lambda: api.ModifyFile(record, metadata=(DEFER_SYNC_METADATA,))  # noqa: E731
+    assert syncs.during(deferred) == 0
+    assert syncs.during(lambda: api.FinishCommit(pfs.FinishCommitRequest(commit=commit))) == 1
+    head = refs.branch_head("meta", "master")
+    got = b"".join(
+        piece.value
+        for piece in api.GetFile(pfs.GetFileRequest(file=pfs.File(commit=head, path="/record")))
+    )
+    assert got == b"its metadata"
 
 
 def test_an_open_commit_and_its_files_survive_a_kill_9(tmp_path: Path) -> None:
