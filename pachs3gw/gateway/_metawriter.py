@@ -192,7 +192,9 @@ class MetaWriter:
                 await ensure_repo(client, self._repo, self._branch)
                 self._repo_ready = True
             self.commits += 1
-            await client.modify_file(requests)
+            # Every record describes a data commit its writer finishes next,
+            # on the same server: that FinishCommit's sync covers this commit.
+            await client.modify_file(requests, defer_sync=True)
         except Exception as e:
             if isinstance(e, pfs_errors.PfsError):
                 log.warn(

@@ -27,7 +27,7 @@ from twisted.python.threadpool import ThreadPool
 from pachs3gw.pfs import errors
 from pachs3gw.pfs import refs
 from pachs3gw.proto import auth_v2_pb2 as auth
-from pachs3gw.proto.conventions import END_OF_STREAM_PATH, abort_request
+from pachs3gw.proto.conventions import DEFER_SYNC_METADATA, END_OF_STREAM_PATH, abort_request
 from pachs3gw.proto import auth_v2_pb2_grpc as auth_grpc
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.proto import pfs_v2_pb2_grpc as pfs_grpc
@@ -349,7 +349,7 @@ class PfsClient:
     # files --------------------------------------------------------------------
 
     def modify_file(
-        self, requests: Iterable[pfs.ModifyFileRequest]
+        self, requests: Iterable[pfs.ModifyFileRequest], defer_sync: bool = False
     ) -> Deferred[None]:
         """Send one ModifyFile stream, all or nothing; the first request must be :func:`set_commit`.
 
@@ -362,6 +362,10 @@ class PfsClient:
         every PFS server refuses, so nothing is committed even where grpcio
         would take a cancellation for a normal end of stream. The Deferred
         then fails with the iterator's exception.
+
+        ``defer_sync``: the caller will finish a later commit on this server
+        that makes this one durable too (:data:`DEFER_SYNC_METADATA`); the
+        embedded server then does not sync this one on its own.
 
         The iterator runs on the transport's request-consumer thread.
         """
@@ -378,7 +382,8 @@ class PfsClient:
                 return
             yield delete_file(END_OF_STREAM_PATH)
 
-        future = self._pfs.ModifyFile.future(framed(), metadata=self._metadata)
+        metadata = self._metadata + (DEFER_SYNC_METADATA,) if defer_sync else self._metadata
+        future = self._pfs.ModifyFile.future(framed(), metadata=metadata)
         d = self._deferred_from_future(future)
 
         def accepted(_: Any) -> None:

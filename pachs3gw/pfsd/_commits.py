@@ -148,7 +148,9 @@ class Commits:
     def start_commit(
         self, project: str, repo_name: str, branch: str, parent: Optional[CommitRef], description: str
     ) -> CommitRec:
-        with self._write() as db:
+        # Not synced: an open commit (see _db); a branch made here is synced
+        # with the commit's finish, or with any durable write before it.
+        with self._write(durable=False) as db:
             repo = _rows.repo(db, project, repo_name)
             if branch:
                 head = ensure_branch(db, repo, branch)

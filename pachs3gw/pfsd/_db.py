@@ -1,8 +1,15 @@
 """The metadata database: a connection per reading thread, one group-committed writer, a read cache.
 
-SQLite in WAL mode with ``synchronous=FULL``: a transaction that returned
-is on disk, so a ModifyFile acknowledged after its commit survives
-``kill -9``. Readers use their own thread's connection and never wait for
+SQLite in WAL mode. A write that finishes a commit (or changes anything
+outside an open commit) is *durable*: the WAL is synced before it returns,
+as ``synchronous=FULL`` would, so a ModifyFile acknowledged after its commit
+survives ``kill -9`` and power loss. A write that only changes an open
+commit (StartCommit, a ModifyFile into it, ClearCommit) is not synced: it
+survives ``kill -9`` (its pages are in the WAL file, in the OS cache), and a
+power loss at worst takes back the open commit's latest changes -- the WAL
+is written in order, so the sync of a later durable write (at the latest the
+FinishCommit) makes it durable too. That is what makes an S3 PUT, which
+writes into its own open commit, cost one WAL sync instead of three. Readers use their own thread's connection and never wait for
 writers; writes take turns on one connection (SQLite allows one writer
 anyway, and taking turns avoids busy-waiting), sharing transactions (group
 commit, :meth:`Database.write`). The bytes of an upload are written to
@@ -17,6 +24,7 @@ in-process caller's); each thread gets its own connection.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -40,7 +48,7 @@ def _remember(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: An
 
 def _storage_error(error: BaseException) -> BaseException:
     """A full disk as SQLite reports it becomes the storage-full PFS error; others stay."""
-    if isinstance(error, sqlite3.Error) and _errors.is_storage_full(error):
+    if isinstance(error, (sqlite3.Error, OSError)) and _errors.is_storage_full(error):
         return _errors.storage_full(f"writing metadata: {error}")
     return error
 
@@ -68,7 +76,9 @@ class Database:
         self._open_batch: Optional[int] = None
         self._batches = 0
         self._batch_writes = 0
+        self._batch_durable = False
         self._durable = 0
+        self._wal: Optional[int] = None
         self._failed: dict[int, BaseException] = {}
         #: Answers of read helpers, valid until the next write commits (the
         #: write that commits replaces the dict before it returns, so a read
@@ -80,7 +90,9 @@ class Database:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        # NORMAL: COMMIT writes the WAL without syncing it; write() syncs it
+        # for durable batches (_sync_wal), which is what FULL does on each.
+        db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA cache_size=-16000")
         with self._connections_lock:
             self._connections.append(db)
@@ -96,8 +108,11 @@ class Database:
         return db
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write, durable when this returns; nested uses join the outer one.
+    def write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write, committed when this returns; nested uses join the outer one.
+
+        ``durable``: synced to disk before this returns (see the module doc);
+        a write that learns inside that it must be calls :meth:`make_durable`.
 
         Group commit: writers take turns on one connection. Each runs in a
         savepoint of the open transaction (a failed write rolls back only
@@ -108,6 +123,8 @@ class Database:
         a batch is visible before that.
         """
         if getattr(self._local, "writing", False):
+            if durable:
+                self._batch_durable = True
             yield self._wdb
             return
         db = self._wdb
@@ -127,7 +144,10 @@ class Database:
                     self._batches += 1
                     self._open_batch = self._batches
                     self._batch_writes = 0
+                    self._batch_durable = False
                 batch = self._open_batch
+                if durable:
+                    self._batch_durable = True
                 self._batch_writes += 1
                 db.execute("SAVEPOINT write")
             except sqlite3.Error as e:
@@ -164,6 +184,11 @@ class Database:
         if failed is not None:
             raise failed
 
+    def make_durable(self) -> None:
+        """*Inside a write, on its thread.* Have the open batch synced when it commits."""
+        assert getattr(self._local, "writing", False), "make_durable outside a write"
+        self._batch_durable = True
+
     def _commit_batch(self, db: sqlite3.Connection) -> None:
         """*Holding _wcond.* Commit the open transaction for every write in it."""
         batch = self._open_batch
@@ -171,6 +196,8 @@ class Database:
         self._open_batch = None
         try:
             db.execute("COMMIT")
+            if self._batch_durable:
+                self._sync_wal()
         except BaseException as e:
             _rollback(db)
             self._failed[batch] = _storage_error(e)
@@ -179,6 +206,26 @@ class Database:
             return
         self._durable = batch
         self._read_cache = {}
+
+    def _sync_wal(self) -> None:
+        """*Holding _wcond.* fdatasync the WAL file, as ``synchronous=FULL`` does on COMMIT.
+
+        SQLite keeps the WAL file (same inode) while connections are open;
+        should it have been replaced, the new one's directory entry is synced
+        too.
+        """
+        path = self.path + "-wal"
+        inode = os.stat(path).st_ino
+        if self._wal is None or os.fstat(self._wal).st_ino != inode:
+            if self._wal is not None:
+                os.close(self._wal)
+            self._wal = os.open(path, os.O_RDONLY)
+            directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        os.fdatasync(self._wal)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -202,6 +249,16 @@ class Database:
                 except sqlite3.Error:
                     pass
             self._connections.clear()
+        if self._wal is not None:
+            os.close(self._wal)
+            self._wal = None
+
+    def inline_chunk(self, address: bytes) -> Optional[bytes]:
+        """The bytes of a committed inline chunk (``_chunks``), on this thread's connection."""
+        row = self.connection().execute(
+            "SELECT data FROM inline_chunks WHERE address=?", (address,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
 
     # the read cache -------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Optional
+from typing import Mapping, Optional
 
 import attrs
 
@@ -28,6 +28,7 @@ class Files:
 
     def __init__(self, database: Database, lineages: Lineages, chunks: ChunkStore) -> None:
         self._write = database.write
+        self._make_durable = database.make_durable
         self._db = database.connection
         self._lineages = lineages
         self.chunks = chunks
@@ -53,6 +54,8 @@ class Files:
         target: CommitRef,
         edits: dict[str, Edit],
         deleted_dirs: list[str],
+        inline: Mapping[bytes, bytes] = {},
+        defer_sync: bool = False,
     ) -> CommitRec:
         """Apply one ModifyFile stream atomically; returns the commit written.
 
@@ -61,7 +64,13 @@ class Files:
         oneOffModifyFile). The parent is the head *now*, under the write
         lock, so concurrent streams on one branch each get their own commit.
         """
-        with self._write() as db:
+        # Synced only if it finishes a commit (see _db): a write into an
+        # open commit becomes durable with the commit's finish.
+        with self._write(durable=False) as db:
+            if inline:
+                db.executemany(
+                    "INSERT OR IGNORE INTO inline_chunks VALUES (?, ?)", inline.items()
+                )
             repo = _rows.repo(db, target.project, target.repo)
             branch: Optional[str] = None
             if not target.id:
@@ -75,6 +84,8 @@ class Files:
                     commit = head
                 else:
                     commit = new_commit(db, repo, head, branch, ORIGIN_USER, "", True)
+                    if not defer_sync:  # (the client's next commit syncs it: DEFER_SYNC_METADATA)
+                        self._make_durable()
             else:
                 commit = _rows.resolve(db, target)
                 if commit.finished is not None:
@@ -109,6 +120,13 @@ class Files:
                     db, commit, path, old[1] if old else None, old_id, new
                 )
             db.execute("UPDATE commits SET size=? WHERE id=?", (size, commit.id))
+            if inline:
+                # Bytes no file ended up using (an unchanged rewrite) go again.
+                db.executemany(
+                    "DELETE FROM inline_chunks WHERE address=? AND NOT EXISTS"
+                    " (SELECT 1 FROM chunks WHERE address=? AND refs>0)",
+                    [(a, a) for a in inline],
+                )
             return attrs.evolve(commit, size=size)
 
     def _set_file(

@@ -104,6 +104,7 @@ class Collector:
                 return False
             try:
                 db.execute("DELETE FROM chunks WHERE address=? AND refs<=0", (address,))
+                db.execute("DELETE FROM inline_chunks WHERE address=?", (address,))
             except sqlite3.Error as e:
                 if not _errors.is_storage_full(e):
                     raise

@@ -1,4 +1,4 @@
-"""The metadata schema (SQLite, WAL, synchronous=FULL).
+"""The metadata schema (SQLite, WAL; what is synced when: ``_db``).
 
 Every commit has a *lineage* and a *depth* (parent depth + 1). A commit
 extends its parent's lineage when the parent is that lineage's tip; otherwise
@@ -6,7 +6,9 @@ extends its parent's lineage when the parent is that lineage's tip; otherwise
 one ``files`` row ``(lineage, path, depth)``; see ``_scan`` for how a commit's
 tree is read from them. ``contents`` rows are shared by every file row with
 the same bytes (CopyFile reuses them) and hold the extent lists; ``chunks``
-counts, per chunk file, how many extents of live contents point into it.
+counts, per chunk file, how many extents of live contents point into it;
+``inline_chunks`` holds the bytes of the small chunks that are not files
+(``_chunks``), counted in ``chunks`` like the others.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ CREATE TABLE IF NOT EXISTS contents(
 CREATE TABLE IF NOT EXISTS chunks(
     address BLOB PRIMARY KEY, refs INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS chunks_free ON chunks(refs) WHERE refs = 0;
+CREATE TABLE IF NOT EXISTS inline_chunks(
+    address BLOB PRIMARY KEY, data BLOB NOT NULL);
 """
 
 

@@ -44,7 +44,7 @@ from pachs3gw.pfsd._upload import Upload
 from pachs3gw.proto import auth_v2_pb2 as auth
 from pachs3gw.proto import auth_v2_pb2_grpc as auth_grpc
 from pachs3gw.proto import pfs_v2_pb2 as pfs
-from pachs3gw.proto.conventions import END_OF_STREAM_PATH
+from pachs3gw.proto.conventions import DEFER_SYNC_METADATA, END_OF_STREAM_PATH
 from pachs3gw.proto import pfs_v2_pb2_grpc as pfs_grpc
 
 log = Logger()
@@ -337,6 +337,7 @@ class PfsServicer(pfs_grpc.APIServicer):
         context.add_callback(terminated.set)
         try:
             self.auth.check(context)
+            defer_sync = DEFER_SYNC_METADATA in tuple(context.invocation_metadata() or ())
             target: Optional[CommitRef] = None
             upload = Upload(self.store)
             finished_on_purpose = False
@@ -351,7 +352,7 @@ class PfsServicer(pfs_grpc.APIServicer):
                     ref = _commit_ref(request.set_commit)
                     if target is not None and ref != target:
                         edits, dirs = upload.finish()
-                        self.store.modify(target, edits, dirs)
+                        self.store.modify(target, edits, dirs, upload.lease.inline, defer_sync)
                         upload.committed()
                         upload = Upload(self.store)
                     target = ref
@@ -388,7 +389,7 @@ class PfsServicer(pfs_grpc.APIServicer):
                     terminated.wait(settle)
                 if terminated.is_set() or not context.is_active():
                     raise PfsError(grpc.StatusCode.CANCELLED, "ModifyFile cancelled")
-                self.store.modify(target, edits, dirs)
+                self.store.modify(target, edits, dirs, upload.lease.inline, defer_sync)
             upload.committed()
             upload = None
             return empty_pb2.Empty()

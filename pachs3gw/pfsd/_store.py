@@ -63,6 +63,7 @@ class Store:
         reserve_path = os.path.join(data_dir, "reserve")
         keep_reserve(reserve_path)
         self.database = database = Database(os.path.join(data_dir, "meta.sqlite"))
+        self.chunks.read_inline = database.inline_chunk
         self._collector = collector = Collector(database, self.chunks, reserve_path)
         lineages = Lineages()
         repos = Repos(database, lineages, collector.wanted, collector.freeing)

@@ -16,6 +16,14 @@ from pachs3gw.proto import pfs_v2_pb2 as pfs
 #: reporting a cancellation late.
 END_OF_STREAM_PATH = "/.pachs3gw-end-of-stream"
 
+#: gRPC metadata key of a ModifyFile whose commit need not be synced on its
+#: own: the client will finish a later commit on the same server, whose sync
+#: (the WAL is written in order) makes this one durable too. The gateway sets
+#: it on its metadata records, written just before the data commit they
+#: describe is finished. The embedded server honours it; pachd ignores
+#: unknown metadata.
+DEFER_SYNC_METADATA = ("x-pachs3gw-defer-sync", "1")
+
 #: A repo that is never created (the gateway reserves repo names starting
 #: with '_'): a CopyFile from it fails on pachd and on the embedded server alike.
 ABORT_REPO = "_s3gateway_poison_"

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
 import multipart
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
 
@@ -116,6 +117,10 @@ class FormFileBody:
 
     def checksums(self) -> dict[str, str]:
         return {}
+
+    def arrived(self) -> Deferred[bool]:
+        """The file is read from the form as it streams: never waiting in memory."""
+        return succeed(False)
 
 
 def _post_response(location: str, bucket: str, key: str, etag: str) -> bytes:

@@ -24,6 +24,7 @@ import threading
 from collections import deque
 from typing import Callable, Iterator
 
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorFromThreads
 from zope.interface import implementer
 
@@ -88,6 +89,8 @@ class StreamingBody:
         # Reactor thread only:
         #: Raw bytes received from the network (before aws-chunked decoding).
         self.received = 0
+        #: Waiters of arrived().
+        self._arrivals: list[Deferred[bool]] = []
         #: Most bytes ever queued at once, and how often the client was
         #: paused: what the memory bound and flow control are checked with.
         self.peak_buffered = 0
@@ -154,12 +157,14 @@ class StreamingBody:
             self._lock.notify_all()
         if pause:
             self._pause()
+            self._settle_arrivals(False)
 
     def end(self) -> None:
         """*Reactor thread.* The body is complete."""
         with self._lock:
             self._complete = True
             self._lock.notify_all()
+        self._settle_arrivals(True)
 
     def abort(self, reason: BaseException | None = None) -> None:
         """*Reactor thread.* The client is gone (or the request is over): wake and fail the reader."""
@@ -169,6 +174,31 @@ class StreamingBody:
             self._queue.clear()
             self._buffered = 0
             self._lock.notify_all()
+            aborted = self._aborted
+        self._settle_arrivals(aborted)
+
+    def arrived(self) -> Deferred[bool]:
+        """*Reactor thread.* See :meth:`IBodySource.arrived`: True once all of it is queued here."""
+        self._want_body()
+        with self._lock:
+            if self._aborted is not None:
+                return fail(self._aborted)
+            if self._complete:
+                return succeed(True)
+            if self._paused:
+                return succeed(False)
+        d: Deferred[bool] = Deferred()
+        self._arrivals.append(d)
+        return d
+
+    def _settle_arrivals(self, outcome: bool | BaseException) -> None:
+        """*Reactor thread.* Fire the waiters of arrived()."""
+        waiting, self._arrivals = self._arrivals, []
+        for d in waiting:
+            if isinstance(outcome, BaseException):
+                d.errback(outcome)
+            else:
+                d.callback(outcome)
 
     def _maybe_resume(self) -> None:
         """*Reactor thread.* Resume the transport unless the request is over."""

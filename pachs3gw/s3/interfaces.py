@@ -239,6 +239,18 @@ class IBodySource(Interface):
     def checksums() -> dict[str, str]:
         """After exhaustion: verified checksums (``CRC32`` → base64, ...) to store."""
 
+    def arrived() -> Deferred[bool]:
+        """*Reactor thread.* Ask for the body, and learn whether it is all here.
+
+        Fires True once the whole body has arrived and waits in memory
+        (reading it then takes no network time), False as soon as it cannot
+        (larger than the buffer, or a source that does not buffer); fails
+        with :class:`BodyAborted` if the client goes away first. A backend
+        that must not hold something shared while a slow client sends (a
+        branch's open commit, which every writer of the branch waits for)
+        waits for this first.
+        """
+
 
 class BodyAborted(Exception):
     """The client went away before the body was complete."""

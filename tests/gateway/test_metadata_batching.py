@@ -53,13 +53,15 @@ class CountingClient:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def modify_file(self, requests: Iterable[pfs.ModifyFileRequest]) -> Deferred[None]:
+    def modify_file(
+        self, requests: Iterable[pfs.ModifyFileRequest], defer_sync: bool = False
+    ) -> Deferred[None]:
         sent = list(requests)
         self.calls.append(sent)
         error = self._fail(len(self.calls))
         if error is not None:
             return defer.fail(error)
-        return self._inner.modify_file(sent)
+        return self._inner.modify_file(sent, defer_sync)
 
     def as_client(self) -> PfsClient:
         return cast(PfsClient, self)

@@ -235,3 +235,31 @@ def test_routing_never_raises_anything_but_s3_errors() -> None:
             pass
 
     check()
+
+
+def test_streaming_body_arrived_says_whether_the_whole_body_waits_in_memory() -> None:
+    """A backend waits for ``arrived()`` before it takes a branch's commit (issue 12.2 follow-up)."""
+    from pachs3gw.s3.interfaces import BodyAborted
+
+    outcomes: list[object] = []
+
+    whole, events = _body(high_water=10, low_water=6)
+    whole.arrived().addBoth(outcomes.append)
+    assert events == ["want"]  # asked for: 100 Continue goes out
+    assert outcomes == []
+    whole.feed(b"12345")
+    whole.end()
+    assert outcomes == [True]
+    assert b"".join(whole.chunks()) == b"12345"
+    assert whole.arrived().result is True  # already here
+
+    big, _ = _body(high_water=10, low_water=6)
+    big.arrived().addBoth(outcomes.append)
+    big.feed(b"x" * 11)  # over the buffer: it will not all wait here
+    assert outcomes[-1] is False
+    assert big.arrived().result is False
+
+    gone, _ = _body(high_water=10, low_water=6)
+    gone.arrived().addBoth(outcomes.append)
+    gone.abort()
+    assert outcomes[-1].check(BodyAborted)  # type: ignore[attr-defined]
