@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET
 
@@ -36,7 +37,9 @@ class OpsRoot(Resource):
 
     isLeaf = True
 
-    def __init__(self, s3: IResource, client: Any, reactor: Any, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self, s3: IResource, client: Any, reactor: IReactorTime, metrics: GatewayMetrics
+    ) -> None:
         super().__init__()
         self._s3 = s3
         self._metrics = metrics
@@ -82,7 +85,7 @@ class _Ready(Resource):
 
     isLeaf = True
 
-    def __init__(self, client: Any, reactor: Any) -> None:
+    def __init__(self, client: Any, reactor: IReactorTime) -> None:
         super().__init__()
         self._client = client
         self._reactor = reactor

@@ -25,7 +25,7 @@ import grpc
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorProcess
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -38,9 +38,10 @@ from pachs3gw.health import OpsRoot
 from pachs3gw.metrics import GatewayMetrics, MeteredPfsClient
 from pachs3gw.pfs import PfsClient, open_channel
 from pachs3gw.s3.app import S3Server
+from pachs3gw.s3.http_interfaces import IS3Reactor
 from pachs3gw.s3.limits import Limits
 from pachs3gw.s3.site import make_site
-from pachs3gw.startup import log_listening
+from pachs3gw.startup import IListeningReactor, log_listening
 
 log = Logger()
 
@@ -78,6 +79,15 @@ class GatewayConfig:
     abandon_after: float = ABANDON_AFTER
 
 
+class IGatewayReactor(IS3Reactor, IReactorCore, IReactorProcess, IListeningReactor):
+    """What a whole gateway needs of its reactor (any real reactor has it all).
+
+    The S3 layer's clock and calls from threads, the listening port the
+    endpoint string names, a supervised child for ``--embedded child``, and
+    (for ``ExitOnStartFailure``) stopping.
+    """
+
+
 class ThreadPoolService(Service):
     """A thread pool of our own for blocking stream iteration.
 
@@ -97,9 +107,7 @@ class ThreadPoolService(Service):
         self.pool.stop()
 
 
-def make_resource(
-    reactor: Any, client: PfsClient, pool: ThreadPool
-) -> IResource:
+def make_resource(reactor: IS3Reactor, client: PfsClient, pool: ThreadPool) -> IResource:
     """The S3 API as a twisted.web resource, for a site of your own, at any path.
 
     Under a plain ``Site`` twisted.web spools each request body (to a
@@ -113,7 +121,10 @@ def make_resource(
 
 
 def _s3_server(
-    reactor: Any, client: PfsClient, pool: ThreadPool, abandon_after: float = ABANDON_AFTER
+    reactor: IS3Reactor,
+    client: PfsClient,
+    pool: ThreadPool,
+    abandon_after: float = ABANDON_AFTER,
 ) -> tuple[S3Server, PachydermAuthenticator]:
     authenticator = PachydermAuthenticator(client, reactor)
     server = S3Server(
@@ -154,7 +165,7 @@ def embedded_server_args(config: GatewayConfig, listen: str) -> list[str]:
 class GatewayService(MultiService):
     """The whole gateway: thread pool, embedded PFS (unless pachd), S3 listener."""
 
-    def __init__(self, reactor: Any, config: GatewayConfig) -> None:
+    def __init__(self, reactor: IGatewayReactor, config: GatewayConfig) -> None:
         super().__init__()
         self._reactor = reactor
         self.config = config

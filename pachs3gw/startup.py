@@ -28,17 +28,28 @@ from typing import Any
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IReactorCore, IReactorSSL, IReactorTCP, IReactorUNIX
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from pachs3gw.datadir import DataDirError, check_data_dir, probe_lock
 
-__all__ = ["ExitOnStartFailure", "StartupError", "check_config", "describe_failure"]
+__all__ = [
+    "ExitOnStartFailure",
+    "IListeningReactor",
+    "StartupError",
+    "check_config",
+    "describe_failure",
+]
 
 log = Logger()
 
 #: How long ``--pachd`` may take to accept a TCP connection at start-up.
 PACHD_CONNECT_SECONDS = 5.0
+
+
+class IListeningReactor(IReactorTCP, IReactorSSL, IReactorUNIX):
+    """What an endpoint string (``--port``: ``tcp:``, ``ssl:``, ``unix:``) may ask of a reactor."""
 
 
 class StartupError(Exception):
@@ -54,7 +65,7 @@ class StartupError(Exception):
         return f"{self.setting} {self.value}: {self.problem}"
 
 
-def check_config(config: Any, reactor: Any) -> None:
+def check_config(config: Any, reactor: IListeningReactor) -> None:
     """Raise :class:`StartupError` for the first setting the gateway can't start with.
 
     :param config: a :class:`pachs3gw.service.GatewayConfig`.
@@ -174,7 +185,7 @@ class ExitOnStartFailure(MultiService):
     interpreter's exit status is forced to 1 — twistd itself would exit 0.
     """
 
-    def __init__(self, reactor: Any, service: Any) -> None:
+    def __init__(self, reactor: IReactorCore, service: Any) -> None:
         super().__init__()
         self._reactor = reactor
         self._service = service

@@ -8,7 +8,7 @@ from __future__ import annotations
 import configparser
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.application.service import IService
 from twisted.python import usage
@@ -155,13 +155,17 @@ def makeService(options: Options) -> IService:
 
     tune_malloc()
 
-    from pachs3gw.service import GatewayService
+    from pachs3gw.service import GatewayService, IGatewayReactor
     from pachs3gw.startup import ExitOnStartFailure, StartupError, check_config
 
+    # Twisted types the global reactor by what every reactor has; the ones
+    # twistd installs here (epoll, poll, select) also take calls from threads
+    # and listen on SSL and UNIX sockets.
+    gateway_reactor = cast(IGatewayReactor, reactor)
     config = options.to_config()
     try:
-        check_config(config, reactor)
+        check_config(config, gateway_reactor)
     except StartupError as e:
         # Before daemonising: the one line goes to the terminal, exit 1.
         raise SystemExit(f"pachs3gw: {e}") from None
-    return ExitOnStartFailure(reactor, GatewayService(reactor, config))
+    return ExitOnStartFailure(gateway_reactor, GatewayService(gateway_reactor, config))

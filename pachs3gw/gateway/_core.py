@@ -2,9 +2,13 @@
 
 :class:`BackendCore` holds the per-request state (the caller's
 :class:`PfsClient`) and the shared state (metadata store, branch writers,
-multipart settings), and the helpers the bucket/object, multipart and
-versions halves all use: bucket checks, the commit a read looks at, write
-preconditions, and handing a write to its branch's writer.
+commit tracker, key paths, histories, staging, multipart settings), and the
+helpers the bucket, object, versions and multipart parts all use
+(:mod:`~pachs3gw.gateway.bucket_ops`, :mod:`~pachs3gw.gateway.objects`,
+:mod:`~pachs3gw.gateway.versions`, :mod:`~pachs3gw.gateway.multipart`,
+:mod:`~pachs3gw.gateway.multipart_listing`; each holds the one core of its
+backend): bucket checks, the commit a read looks at, reading an object at a
+version, write preconditions, and handing a write to its branch's writer.
 
 Reads never look at an open commit: a write's commit is open while its
 bytes and metadata are written, and one abandoned by a dead writer stays
@@ -18,17 +22,17 @@ Threads: reactor thread only.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Callable, Iterable, TypeVar, cast
 
 import attrs
 from twisted.internet.defer import Deferred
 from twisted.python.threadpool import ThreadPool
 
 from pachs3gw.gateway._errors import Context, to_s3_error
-from pachs3gw.gateway._pfsutil import to_datetime
+from pachs3gw.gateway._pfsutil import read_bytes, to_datetime
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
 from pachs3gw.gateway.commits import CommitTracker, Scope, Step, Writers
-from pachs3gw.gateway.history import HistoryCache
+from pachs3gw.gateway.history import BranchHistory, HistoryCache
 from pachs3gw.gateway.keys import KeyPaths
 from pachs3gw.gateway.metadata import MetadataStore, Record
 from pachs3gw.gateway.staging import Staging
@@ -38,6 +42,7 @@ from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
 from pachs3gw.s3.conditions import check_write_conditions
+from pachs3gw.s3.http_interfaces import IS3Reactor
 from pachs3gw.s3.interfaces import CopySource, ObjectInfo, WriteConditions, WriteResult
 from pachs3gw.s3.limits import MIN_PART_SIZE
 
@@ -46,6 +51,16 @@ T = TypeVar("T")
 #: How far back ``?versionId=`` looks for a commit made on another branch
 #: before giving up with NoSuchVersion.
 VERSION_SEARCH_LIMIT = 10000
+
+
+def client_reactor(client: PfsClient) -> IS3Reactor:
+    """The reactor of ``client``, for a backend (or factory) given none.
+
+    :class:`PfsClient` types it by the one thing it needs of it (calls from
+    threads); it is the application's reactor, whose clock the branch
+    writers use too.
+    """
+    return cast(IS3Reactor, client.reactor)
 
 
 @attrs.define
@@ -57,12 +72,16 @@ class MultipartState:
 
 
 class BackendCore:
-    """The caller's client, the shared stores, and helpers (see the module doc)."""
+    """The caller's client, the shared stores, and helpers (see the module doc).
+
+    One per backend, i.e. per request: the shared objects come from the
+    factory (each defaults to a fresh one, for tests).
+    """
 
     def __init__(
         self,
         client: PfsClient,
-        reactor: Any = None,
+        reactor: IS3Reactor | None = None,
         pool: ThreadPool | None = None,
         metadata: MetadataStore | None = None,
         multipart: MultipartState | None = None,
@@ -71,28 +90,32 @@ class BackendCore:
         writers: Writers | None = None,
         staging: Staging | None = None,
     ) -> None:
-        self._client = client
-        self._reactor = reactor if reactor is not None else client.reactor
-        self._pool = pool if pool is not None else client.pool
-        self._meta = metadata if metadata is not None else MetadataStore(self._reactor, self._pool)
-        self._mp = multipart if multipart is not None else MultipartState()
-        self._histories = histories if histories is not None else HistoryCache()
-        self._keys = keys if keys is not None else KeyPaths()
-        self._writers = (
-            writers if writers is not None else Writers(self._reactor, self._meta, CommitTracker())
+        self.client = client
+        self.reactor = reactor if reactor is not None else client_reactor(client)
+        self.pool = pool if pool is not None else client.pool
+        self.meta = metadata if metadata is not None else MetadataStore(self.reactor, self.pool)
+        self.multipart = multipart if multipart is not None else MultipartState()
+        self.histories = histories if histories is not None else HistoryCache()
+        self.keys = keys if keys is not None else KeyPaths()
+        self.writers = (
+            writers if writers is not None else Writers(self.reactor, self.meta, CommitTracker())
         )
-        self._commits = self._writers.tracker
-        self._staging = staging if staging is not None else Staging()
+        self.commits = self.writers.tracker
+        self.staging = staging if staging is not None else Staging()
 
     # helpers ------------------------------------------------------------------
 
-    async def _branch_info(self, ref: BucketRef) -> pfs.BranchInfo:
-        return await self._client.inspect_branch(ref.pfs_branch())
+    def read_bytes(self, file: pfs.File) -> Deferred[bytes]:
+        """The whole content of a small file (drained in the worker pool)."""
+        return read_bytes(self.client, self.reactor, self.pool, file)
 
-    async def _writable(self, ref: BucketRef) -> pfs.BranchInfo:
+    async def branch_info(self, ref: BucketRef) -> pfs.BranchInfo:
+        return await self.client.inspect_branch(ref.pfs_branch())
+
+    async def writable(self, ref: BucketRef) -> pfs.BranchInfo:
         """Check a bucket exists and takes writes, before any body is read."""
         ref.check_writable()
-        info = await self._branch_info(ref)
+        info = await self.branch_info(ref)
         if info.provenance or info.direct_provenance:
             raise errors.AccessDenied(
                 f"Bucket {ref.name} is the output branch {ref.label} (it has provenance): "
@@ -101,52 +124,52 @@ class BackendCore:
             )
         return info
 
-    async def _read_commit(self, ref: BucketRef, version_id: str | None) -> pfs.Commit | None:
+    async def read_commit(self, ref: BucketRef, version_id: str | None) -> pfs.Commit | None:
         """The fixed commit a read looks at (None: the branch has no commit yet)."""
         if version_id:
-            await self._check_version(ref, version_id)
+            await self.check_version(ref, version_id)
             return ref.at(version_id)
         if ref.commit_id is not None:
-            await self._client.inspect_commit(ref.head())
+            await self.client.inspect_commit(ref.head())
             return ref.head()
-        commit_id = await self._last_finished(ref)
+        commit_id = await self.last_finished(ref)
         return ref.at(commit_id) if commit_id else None
 
-    async def _last_finished(self, ref: BucketRef, head: str | None = None) -> str | None:
+    async def last_finished(self, ref: BucketRef, head: str | None = None) -> str | None:
         """The branch's newest finished commit (None: it has none yet).
 
         ``head``: the branch's head as an InspectBranch just said, if the caller has it.
         """
         if head is None:
-            head = (await self._branch_info(ref)).head.id
+            head = (await self.branch_info(ref)).head.id
         if not head:
             return None
         return await self._finished_at_or_before(ref, head) or None
 
     async def _finished_at_or_before(self, ref: BucketRef, commit_id: str) -> str:
         """``commit_id`` if it is finished, else its parent ("" if it has none)."""
-        if self._commits.is_finished(commit_id):
+        if self.commits.is_finished(commit_id):
             return commit_id
-        parent = self._commits.parent_of(commit_id)
+        parent = self.commits.parent_of(commit_id)
         if parent is not None:
             return parent
-        info = await self._client.inspect_commit(ref.at(commit_id))
+        info = await self.client.inspect_commit(ref.at(commit_id))
         if info.HasField("finishing") or info.HasField("finished"):
-            self._commits.mark_finished(commit_id)
+            self.commits.mark_finished(commit_id)
             return commit_id
         # PFS starts a commit only on a finished parent.
         parent = info.parent_commit.id
-        self._commits.remember_parent(commit_id, parent)
+        self.commits.remember_parent(commit_id, parent)
         return parent
 
-    async def _check_version(self, ref: BucketRef, version_id: str) -> None:
+    async def check_version(self, ref: BucketRef, version_id: str) -> None:
         """NoSuchVersion unless ``version_id`` is a commit in the branch's history."""
         context = Context(bucket=ref.name, version_id=version_id)
         no_such = errors.NoSuchVersion(extra={"VersionId": version_id})
         if len(version_id) != 32 or any(c not in "0123456789abcdef" for c in version_id):
             raise no_such
         try:
-            info = await self._client.inspect_commit(ref.at(version_id))
+            info = await self.client.inspect_commit(ref.at(version_id))
         except pfs_errors.NotFound as e:
             if isinstance(e, pfs_errors.CommitNotFound):
                 raise no_such from None
@@ -155,7 +178,7 @@ class BackendCore:
             raise no_such
         if not (info.HasField("finishing") or info.HasField("finished")):
             raise no_such  # a write in progress (or abandoned): not a version yet
-        self._commits.mark_finished(version_id)
+        self.commits.mark_finished(version_id)
         if info.commit.branch.name == ref.branch:
             return
         # Made on another branch: it counts if it is an ancestor of this
@@ -163,7 +186,7 @@ class BackendCore:
         tip = ref.head() if ref.commit_id is not None else refs.branch_head(
             ref.repo, ref.branch, ref.project
         )
-        history = await self._client.list_commits(
+        history = await self.client.list_commits(
             ref.pfs_repo(), to=tip, number=VERSION_SEARCH_LIMIT
         )
         if not any(c.commit.id == version_id for c in history):
@@ -184,16 +207,52 @@ class BackendCore:
             part_checksums=record.part_checksums,
         )
 
-    async def _stat(
+    async def branch_history(self, ref: BucketRef) -> BranchHistory | None:
+        """The history up to the bucket's head (None: the branch has no commit yet).
+
+        The caller's access is checked by PFS first (InspectBranch/InspectCommit
+        with the caller's token): the cache is shared by all callers.
+        """
+        if ref.commit_id is not None:
+            await self.bucket_exists(ref)
+            head: str | None = ref.commit_id
+        else:
+            head = await self.last_finished(ref)
+        if not head:
+            return None
+        return await self.histories.history(self.client, ref, head)
+
+    async def stat(
         self, ref: BucketRef, key: str, version_id: str | None
     ) -> tuple[pfs.File, ObjectInfo, Record]:
         """InspectFile (plus the metadata record): the file pinned to the commit read.
 
         At a branch head this is one InspectFile: PFS answers with the
         resolved commit ID, which becomes the version ID and pins later reads
-        (a concurrent overwrite cannot mix into a GET).
+        (a concurrent overwrite cannot mix into a GET). A version ID that is
+        the key's delete marker is MethodNotAllowed with
+        ``x-amz-delete-marker: true``, as S3 answers.
         """
-        paths = self._keys.read_paths(key)
+        try:
+            return await self._stat(ref, key, version_id)
+        except pfs_errors.FileNotFound:
+            if not version_id:
+                raise
+            history = await self.branch_history(ref)
+            changes = history.by_key.get(key, []) if history is not None else []
+            if any(c.commit_id == version_id and c.is_delete_marker for c in changes):
+                raise errors.MethodNotAllowed(
+                    "The specified method is not allowed against this resource: the version "
+                    "is a delete marker.",
+                    resource=key,
+                    headers={"x-amz-delete-marker": "true", "x-amz-version-id": version_id},
+                ) from None
+            raise
+
+    async def _stat(
+        self, ref: BucketRef, key: str, version_id: str | None
+    ) -> tuple[pfs.File, ObjectInfo, Record]:
+        paths = self.keys.read_paths(key)
         no_such_key = errors.NoSuchKey(resource=key, extra={"Key": key})
         for n, path in enumerate(paths):
             # Two candidates only while the server's path rules are unknown.
@@ -204,12 +263,12 @@ class BackendCore:
                     raise
                 continue
             if finfo.file_type != pfs.DIR:
-                self._keys.found(key, path)
+                self.keys.found(key, path)
                 break
             if n + 1 == len(paths):
                 raise no_such_key
-        record = await self._meta.get(
-            self._client, ref.project, ref.repo, key, finfo.hash, at=commit
+        record = await self.meta.get(
+            self.client, ref.project, ref.repo, key, finfo.hash, at=commit
         )
         return refs.file(commit, path), self._info(key, finfo, record, commit.id), record
 
@@ -217,9 +276,9 @@ class BackendCore:
         self, ref: BucketRef, version_id: str | None, path: str, no_such_key: errors.S3Error
     ) -> tuple[pfs.Commit, pfs.FileInfo]:
         if version_id or ref.commit_id is not None:
-            commit = await self._read_commit(ref, version_id)
+            commit = await self.read_commit(ref, version_id)
             assert commit is not None
-            return commit, await self._client.inspect_file(refs.file(commit, path))
+            return commit, await self.client.inspect_file(refs.file(commit, path))
         try:
             finfo, commit = await self._head_file(ref, path)
         except pfs_errors.CommitNotFound:
@@ -234,10 +293,10 @@ class BackendCore:
         parent is read directly; an open head of another writer costs an
         InspectCommit and a second InspectFile.
         """
-        open_id = self._commits.open_commit(ref)
+        open_id = self.commits.open_commit(ref)
         if open_id is not None:
-            parent = self._commits.parent_of(open_id)
-            finfo = await self._client.inspect_file(
+            parent = self.commits.parent_of(open_id)
+            finfo = await self.client.inspect_file(
                 refs.file(ref.at(parent or open_id + "^"), path)
             )
             resolved = finfo.file.commit.id
@@ -245,39 +304,39 @@ class BackendCore:
                 resolved = await self._finished_at_or_before(ref, open_id)
             return finfo, ref.at(resolved)
         try:
-            finfo = await self._client.inspect_file(refs.file(ref.head(), path))
+            finfo = await self.client.inspect_file(refs.file(ref.head(), path))
         except pfs_errors.FileNotFound:
             # Absent at the head: the answer unless the head is open (a
             # deletion in flight, or abandoned) and its parent has the file.
-            head = (await self._branch_info(ref)).head.id
+            head = (await self.branch_info(ref)).head.id
             last = await self._finished_at_or_before(ref, head) if head else ""
             if last == head or not last:
                 raise
-            return await self._client.inspect_file(refs.file(ref.at(last), path)), ref.at(last)
-        commit_id = finfo.file.commit.id or (await self._branch_info(ref)).head.id
+            return await self.client.inspect_file(refs.file(ref.at(last), path)), ref.at(last)
+        commit_id = finfo.file.commit.id or (await self.branch_info(ref)).head.id
         last = await self._finished_at_or_before(ref, commit_id)
         if last == commit_id:
             return finfo, ref.at(commit_id)
         if not last:
             raise pfs_errors.CommitNotFound(f"branch {ref.label} has no finished commit")
-        return await self._client.inspect_file(refs.file(ref.at(last), path)), ref.at(last)
+        return await self.client.inspect_file(refs.file(ref.at(last), path)), ref.at(last)
 
-    async def _bucket_exists(self, ref: BucketRef) -> None:
+    async def bucket_exists(self, ref: BucketRef) -> None:
         if ref.commit_id is not None:
-            await self._branch_info(ref)
-            await self._client.inspect_commit(ref.head())
+            await self.branch_info(ref)
+            await self.client.inspect_commit(ref.head())
         else:
-            await self._branch_info(ref)
+            await self.branch_info(ref)
 
-    def _submit(self, ref: BucketRef, paths: Iterable[str], step: Step[T]) -> Deferred[T]:
+    def submit(self, ref: BucketRef, paths: Iterable[str], step: Step[T]) -> Deferred[T]:
         """Run a write's ``step`` inside the next commit of its branch (see ``commits``)."""
-        return self._writers.submit(ref, self._client, frozenset(paths), step)
+        return self.writers.submit(ref, self.client, frozenset(paths), step)
 
-    async def _recorded(
+    async def recorded(
         self, scope: Scope, key: str, path: str, record: Record
     ) -> Callable[[str], WriteResult]:
         """After a step's ModifyFile of ``path``: its content hash, its record, its answer."""
-        finfo = await self._client.inspect_file(refs.file(scope.commit, path))
+        finfo = await self.client.inspect_file(refs.file(scope.commit, path))
         scope.record(key, finfo.hash, record)
         committed = to_datetime(finfo.committed)
 
@@ -298,7 +357,7 @@ class BackendCore:
         if commit is None:
             return None
         try:
-            finfo = await self._client.inspect_file(refs.file(commit, path))
+            finfo = await self.client.inspect_file(refs.file(commit, path))
         except (
             pfs_errors.FileNotFound,
             pfs_errors.NotARegularFile,
@@ -308,12 +367,12 @@ class BackendCore:
             return None
         if finfo.file_type == pfs.DIR:
             return None
-        record = await self._meta.get(
-            self._client, ref.project, ref.repo, key, finfo.hash, at=commit
+        record = await self.meta.get(
+            self.client, ref.project, ref.repo, key, finfo.hash, at=commit
         )
         return record.etag
 
-    async def _check_conditions(
+    async def check_conditions(
         self,
         ref: BucketRef,
         commit: pfs.Commit | None,
@@ -335,7 +394,7 @@ class BackendCore:
         etag = await self._current_etag(ref, commit, key, path)
         check_write_conditions(conditions, key, etag)
 
-    async def _precheck(
+    async def precheck(
         self,
         ref: BucketRef,
         key: str,
@@ -345,14 +404,14 @@ class BackendCore:
     ) -> None:
         if conditions is None:
             return
-        last = await self._last_finished(ref, head)
-        await self._check_conditions(ref, ref.at(last) if last else None, key, path, conditions)
+        last = await self.last_finished(ref, head)
+        await self.check_conditions(ref, ref.at(last) if last else None, key, path, conditions)
 
-    async def _copy_source(self, source: CopySource) -> tuple[pfs.File, ObjectInfo, Record]:
+    async def copy_source(self, source: CopySource) -> tuple[pfs.File, ObjectInfo, Record]:
         """The fixed-commit file and info of a copy source (errors name the source)."""
         ref = parse_bucket(source.bucket)
         context = Context(bucket=source.bucket, key=source.key, version_id=source.version_id)
         try:
-            return await self._stat(ref, source.key, source.version_id)
+            return await self.stat(ref, source.key, source.version_id)
         except pfs_errors.PfsError as e:
             raise to_s3_error(e, context) from None

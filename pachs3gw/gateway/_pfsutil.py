@@ -6,10 +6,11 @@ import os
 import re
 import socket
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Iterator
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
@@ -57,7 +58,7 @@ def to_datetime(ts: Timestamp) -> datetime:
 
 
 def read_bytes(
-    client: PfsClient, reactor: Any, pool: ThreadPool, file: pfs.File
+    client: PfsClient, reactor: IReactorFromThreads, pool: ThreadPool, file: pfs.File
 ) -> Deferred[bytes]:
     """*Reactor thread.* The whole content of a small file (drained in ``pool``)."""
     reader = client.open_file(file)

@@ -9,9 +9,8 @@ busy client costs one WhoAmI a minute, not one per request.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from pachs3gw.gateway._errors import Context, to_s3_error
@@ -33,7 +32,8 @@ class PachydermAuthenticator:
     Threads: reactor thread only.
     """
 
-    def __init__(self, client: PfsClient, reactor: Any, cache_seconds: float = 60.0) -> None:
+    def __init__(
+        self, client: PfsClient, reactor: IReactorTime, cache_seconds: float = 60.0) -> None:
         self._client = client
         self._reactor = reactor
         self._cache_seconds = cache_seconds

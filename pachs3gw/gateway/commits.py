@@ -55,6 +55,7 @@ from typing import Any, Awaitable, Callable, Generic, Hashable, TypeVar
 
 import attrs
 from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.logger import Logger
@@ -432,7 +433,7 @@ class Writers:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTime,
         meta: MetadataStore,
         tracker: CommitTracker,
         abandon_after: float = ABANDON_AFTER,

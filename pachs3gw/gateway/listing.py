@@ -115,6 +115,48 @@ def _group(key: str, prefix: str, delimiter: str) -> str | None:
     return key[: cut + len(delimiter)] if cut >= 0 else None
 
 
+@attrs.define
+class _Page:
+    """One stream's entries of a page, taken in key order: the rule every reader shares.
+
+    Readers differ in where their entries come from and in how they skip
+    past a group; which entry counts, when a common prefix is reported and
+    when the page is complete is decided here once.
+    """
+
+    prefix: str
+    delimiter: str
+    start_after: str
+    want: int
+    out: list[Entry] = attrs.field(factory=list)
+    #: The page has all it can take: the reader returns ``out``.
+    done: bool = False
+    _last: str | None = None
+
+    def offer(self, key: str, file: pfs.FileInfo | None) -> str | None:
+        """Take the next listed entry; the group its reader must pass, if any.
+
+        ``done`` is set once a key beyond the prefix is met or the page is full.
+        """
+        if not key.startswith(self.prefix):
+            self.done = key > self.prefix
+            return None
+        if key <= self.start_after:
+            return None
+        group = _group(key, self.prefix, self.delimiter)
+        if group is not None:
+            if not (group <= self.start_after or group == self._last):
+                self._add(group, None)
+            return None if self.done else group
+        self._add(key, file)
+        return None
+
+    def _add(self, key: str, file: pfs.FileInfo | None) -> None:
+        self.out.append((key, file))
+        self._last = key
+        self.done = len(self.out) == self.want
+
+
 async def list_page(
     client: PfsClient,
     commit: pfs.Commit,
@@ -259,9 +301,9 @@ async def _plain_by_directory(
     directory = _dir_of(prefix)
     marker = _max_marker(below(prefix), _directory_marker(directory, start_after))
     folders = _Folders(client, commit, directory, prefix, start_after)
-    out: list[Entry] = []
+    page = _Page(prefix, "", start_after, want)
     while True:
-        number = min(want - len(out) + 1, MAX_BATCH)
+        number = min(want - len(page.out) + 1, MAX_BATCH)
         batch = await _fetch(client.list_files, refs.file(commit, directory), marker, number)
         for info in batch:
             path = info.file.path
@@ -278,17 +320,11 @@ async def _plain_by_directory(
                 if key is not None:
                     entries.append((key, info))
             for key, file in entries:
-                if not key.startswith(prefix):
-                    if key > prefix:
-                        return out
-                    continue
-                if key <= start_after:
-                    continue
-                out.append((key, file))
-                if len(out) == want:
-                    return out
+                page.offer(key, file)
+                if page.done:
+                    return page.out
         if len(batch) < number:
-            return out
+            return page.out
 
 
 def _directory_marker(directory: str, start_after: str) -> str | None:
@@ -323,11 +359,10 @@ async def _plain_walk(
     directory = _dir_of(prefix)
     marker = _max_marker(below(prefix), "/" + start_after if start_after else None)
     folders = _Folders(client, commit, directory, prefix, start_after)
-    out: list[Entry] = []
-    last: str | None = None
+    page = _Page(prefix, delimiter, start_after, want)
     batch_size = MAX_BATCH if not delimiter else 64
     while True:
-        number = min(want - len(out) + 1, batch_size)
+        number = min(want - len(page.out) + 1, batch_size)
         batch = await _fetch(client.walk_files, refs.file(commit, directory), marker, number)
         jumped = False
         for info in batch:
@@ -346,34 +381,21 @@ async def _plain_walk(
                 if key is not None:
                     entries.append((key, info))
             for key, file in entries:
-                if not key.startswith(prefix):
-                    if key > prefix:
-                        return out
-                    continue
-                if key <= start_after:
-                    continue
-                group = _group(key, prefix, delimiter)
+                group = page.offer(key, file)
+                if page.done:
+                    return page.out
                 if group is not None:
-                    if not (group <= start_after or group == last):
-                        out.append((group, None))
-                        last = group
-                        if len(out) == want:
-                            return out
                     # Pass the rest of the group.
                     marker = max(path, "/" + group + TOP * 4)
                     jumped = True
                     break
-                out.append((key, file))
-                last = key
-                if len(out) == want:
-                    return out
             if jumped:
                 break
         if jumped:
             batch_size = 64
             continue
         if len(batch) < number:
-            return out
+            return page.out
         if delimiter:
             batch_size = min(batch_size * 2, MAX_BATCH)
 
@@ -394,11 +416,10 @@ async def _encoded(
         _below_hex(hex_prefix(prefix)),
         ENCODED_DIR + hex_prefix(start_after) if start_after else None,
     )
-    out: list[Entry] = []
-    last: str | None = None
+    page = _Page(prefix, delimiter, start_after, want)
     batch_size = MAX_BATCH if not delimiter else 64
     while True:
-        number = min(want - len(out) + 1, batch_size)
+        number = min(want - len(page.out) + 1, batch_size)
         try:
             batch = await client.list_files(
                 refs.file(commit, ENCODED_DIR), after=marker, number=number
@@ -406,7 +427,7 @@ async def _encoded(
         except (pfs_errors.FileNotFound, pfs_errors.NotARegularFile):
             if keys is not None and commit.id:
                 keys.saw_no_encoded_keys(commit.id)
-            return out
+            return page.out
         jumped = False
         for info in batch:
             path = info.file.path
@@ -414,30 +435,17 @@ async def _encoded(
             key = path_to_key(path) if info.file_type != pfs.DIR else None
             if key is None:
                 continue
-            if not key.startswith(prefix):
-                if key > prefix:
-                    return out
-                continue
-            if key <= start_after:
-                continue
-            group = _group(key, prefix, delimiter)
+            group = page.offer(key, info)
+            if page.done:
+                return page.out
             if group is not None:
-                if not (group <= start_after or group == last):
-                    out.append((group, None))
-                    last = group
-                    if len(out) == want:
-                        return out
                 marker = ENCODED_DIR + hex_prefix(group) + ABOVE_HEX
                 jumped = True
                 break
-            out.append((key, info))
-            last = key
-            if len(out) == want:
-                return out
         if jumped:
             batch_size = 64
             continue
         if len(batch) < number:
-            return out
+            return page.out
         if delimiter:
             batch_size = min(batch_size * 2, MAX_BATCH)

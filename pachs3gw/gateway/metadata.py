@@ -60,6 +60,7 @@ from typing import Any, Iterable, Sequence
 
 import attrs
 from twisted.internet.defer import DeferredSemaphore, gatherResults
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.python.threadpool import ThreadPool
 from twisted.logger import Logger
 
@@ -146,7 +147,7 @@ class MetadataStore:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorFromThreads,
         pool: ThreadPool,
         cache_size: int = 65536,
         fetch_concurrency: int = FETCH_CONCURRENCY,

@@ -45,7 +45,7 @@ from pachs3gw.gateway._mplayout import (
     UploadRecord,
     mp_head,
 )
-from pachs3gw.gateway._pfsutil import ensure_repo, modify_all_or_nothing, read_bytes
+from pachs3gw.gateway._pfsutil import ensure_repo, modify_all_or_nothing
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
 from pachs3gw.gateway.keys import check_key
 from pachs3gw.gateway.metadata import Record
@@ -72,17 +72,24 @@ _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
-class MultipartMixin(BackendCore):
-    """The IMultipartBackend half of :class:`~pachs3gw.gateway.backend.PfsBackend`."""
+class MultipartOps:
+    """Create, upload parts, complete and abort, for one backend, over its core.
+
+    The listings (:class:`~pachs3gw.gateway.multipart_listing.MultipartListingOps`)
+    read upload records through :meth:`upload` and :meth:`list_upload`.
+    """
+
+    def __init__(self, core: BackendCore) -> None:
+        self._core = core
 
     # upload records -------------------------------------------------------
 
     async def _ensure_mp_repo(self) -> None:
-        if not self._mp.repo_ready:
-            await ensure_repo(self._client, MULTIPART_REPO, MULTIPART_BRANCH)
-            self._mp.repo_ready = True
+        if not self._core.multipart.repo_ready:
+            await ensure_repo(self._core.client, MULTIPART_REPO, MULTIPART_BRANCH)
+            self._core.multipart.repo_ready = True
 
-    async def _upload(self, ref: BucketRef, key: str, upload_id: str) -> UploadRecord:
+    async def upload(self, ref: BucketRef, key: str, upload_id: str) -> UploadRecord:
         """The upload's record; NoSuchUpload unless it exists for this bucket and key."""
         no_such = errors.NoSuchUpload(extra={"UploadId": upload_id})
         if not _UPLOAD_ID.match(upload_id):
@@ -90,7 +97,7 @@ class MultipartMixin(BackendCore):
         file = refs.file(mp_head(), layout.upload_dir(upload_id) + "upload.json")
         try:
             record = UploadRecord.from_json(
-                await read_bytes(self._client, self._reactor, self._pool, file)
+                await self._core.read_bytes(file)
             )
         except (pfs_errors.NotFound, pfs_errors.NotARegularFile):
             raise no_such from None
@@ -103,12 +110,17 @@ class MultipartMixin(BackendCore):
             raise no_such
         return record
 
-    async def _list_upload(
-        self, upload_id: str, at: pfs.Commit | None = None
+    async def list_upload(
+        self,
+        upload_id: str,
+        at: pfs.Commit | None = None,
+        after: str | None = None,
+        number: int = 0,
     ) -> list[pfs.FileInfo]:
+        """The upload's files at ``at`` (default: the head), from strictly ``after``."""
         try:
-            return await self._client.list_files(
-                refs.file(at or mp_head(), layout.upload_dir(upload_id))
+            return await self._core.client.list_files(
+                refs.file(at or mp_head(), layout.upload_dir(upload_id)), after=after, number=number
             )
         except pfs_errors.NotFound:
             raise errors.NoSuchUpload(extra={"UploadId": upload_id}) from None
@@ -129,7 +141,7 @@ class MultipartMixin(BackendCore):
             path = layout.completion_path(upload_id)
             requests.append(pfs_client.delete_file(path))
             requests.append(pfs_client.add_bytes(path, completion.to_json()))
-        await self._client.modify_file(requests)
+        await self._core.client.modify_file(requests)
 
     async def _completion(self, upload_id: str) -> CompletionRecord | None:
         """The record of an upload that completed (None if it never did)."""
@@ -137,7 +149,7 @@ class MultipartMixin(BackendCore):
             return None
         file = refs.file(mp_head(), layout.completion_path(upload_id))
         try:
-            data = await read_bytes(self._client, self._reactor, self._pool, file)
+            data = await self._core.read_bytes(file)
         except (pfs_errors.NotFound, pfs_errors.NotARegularFile):
             return None
         try:
@@ -158,7 +170,7 @@ class MultipartMixin(BackendCore):
     ) -> str:
         ref = parse_bucket(bucket)
         check_key(key)
-        await self._writable(ref)
+        await self._core.writable(ref)
         await self._ensure_mp_repo()
         upload_id = uuid.uuid4().hex
         record = UploadRecord(
@@ -170,7 +182,7 @@ class MultipartMixin(BackendCore):
             initiated=datetime.now(timezone.utc).isoformat(),
             checksum_algorithm=checksum_algorithm,
         )
-        await self._client.modify_file(
+        await self._core.client.modify_file(
             [
                 pfs_client.set_commit(mp_head()),
                 pfs_client.add_bytes(layout.upload_dir(upload_id) + "upload.json", record.to_json()),
@@ -182,20 +194,10 @@ class MultipartMixin(BackendCore):
     async def _old_part_markers(self, upload_id: str, number: int) -> list[str]:
         """ETag files of an earlier upload of the same part number (to replace)."""
         path = layout.part_path(upload_id, number)
-        infos = await self._list_upload_after(upload_id, path, 8)
+        infos = await self.list_upload(upload_id, after=path, number=8)
         return [
             i.file.path for i in infos if i.file.path.startswith(path + ".")
         ]
-
-    async def _list_upload_after(
-        self, upload_id: str, path: str, number: int
-    ) -> list[pfs.FileInfo]:
-        try:
-            return await self._client.list_files(
-                refs.file(mp_head(), layout.upload_dir(upload_id)), after=path, number=number
-            )
-        except pfs_errors.NotFound:
-            raise errors.NoSuchUpload(extra={"UploadId": upload_id}) from None
 
     @staticmethod
     def _check_part_number(part_number: int) -> None:
@@ -216,7 +218,7 @@ class MultipartMixin(BackendCore):
     ) -> WriteResult:
         ref = parse_bucket(bucket)
         self._check_part_number(part_number)
-        await self._upload(ref, key, upload_id)
+        await self.upload(ref, key, upload_id)
         old = await self._old_part_markers(upload_id, part_number)
         path = layout.part_path(upload_id, part_number)
         md5: list[str] = []
@@ -232,7 +234,7 @@ class MultipartMixin(BackendCore):
             for algorithm, value in sorted(body.checksums().items()):
                 yield pfs_client.add_empty(layout.checksum_marker(path, md5[0], algorithm, value))
 
-        await modify_all_or_nothing(self._client, requests())
+        await modify_all_or_nothing(self._core.client, requests())
         return WriteResult(
             etag=md5[0], last_modified=datetime.now(timezone.utc), checksums=dict(body.checksums())
         )
@@ -248,8 +250,9 @@ class MultipartMixin(BackendCore):
     ) -> WriteResult:
         ref = parse_bucket(bucket)
         self._check_part_number(part_number)
-        await self._upload(ref, key, upload_id)
-        src_file, src_info, src_record = await self._copy_source(source)
+        client = self._core.client
+        await self.upload(ref, key, upload_id)
+        src_file, src_info, src_record = await self._core.copy_source(source)
         old = await self._old_part_markers(upload_id, part_number)
         path = layout.part_path(upload_id, part_number)
         head: list[pfs.ModifyFileRequest] = [pfs_client.set_commit(mp_head())]
@@ -257,7 +260,7 @@ class MultipartMixin(BackendCore):
         if source.byte_range is None and not src_record.derived and _MD5.match(src_info.etag):
             # The whole object, whose MD5 we know: no data through the gateway.
             md5 = src_info.etag
-            await self._client.modify_file(
+            await client.modify_file(
                 head + [pfs_client.copy_file(path, src_file), pfs_client.add_empty(f"{path}.{md5}")]
             )
             return WriteResult(etag=md5, last_modified=datetime.now(timezone.utc))
@@ -269,7 +272,6 @@ class MultipartMixin(BackendCore):
                 extra={"ActualObjectSize": str(src_info.size)},
             )
         length = max(0, end - start + 1)
-        client = self._client
         digest = hashlib.md5()
 
         def copied() -> Iterator[bytes]:
@@ -296,7 +298,7 @@ class MultipartMixin(BackendCore):
             yield from pfs_client.put_file(path, copied())
             yield pfs_client.add_empty(f"{path}.{digest.hexdigest()}")
 
-        await modify_all_or_nothing(self._client, requests())
+        await modify_all_or_nothing(client, requests())
         return WriteResult(etag=digest.hexdigest(), last_modified=datetime.now(timezone.utc))
 
     # complete / abort ------------------------------------------------------------
@@ -312,10 +314,11 @@ class MultipartMixin(BackendCore):
     ) -> WriteResult:
         ref = parse_bucket(bucket)
         check_key(key)
-        branch = await self._writable(ref)
+        core, client = self._core, self._core.client
+        branch = await core.writable(ref)
         listed = [(p.part_number, normalize_etag(p.etag)) for p in parts]
         try:
-            upload = await self._upload(ref, key, upload_id)
+            upload = await self.upload(ref, key, upload_id)
         except errors.NoSuchUpload:
             # A retry of a Complete whose reply was lost: the same answer.
             done = await self._completion(upload_id)
@@ -327,11 +330,11 @@ class MultipartMixin(BackendCore):
                 "The XML you provided was not well-formed or did not validate against our "
                 "published schema: at least one part must be specified."
             )
-        mp_head = (await self._client.inspect_branch(
+        mp_head = (await client.inspect_branch(
             refs.branch(MULTIPART_REPO, MULTIPART_BRANCH)
         )).head.id
         fixed = refs.commit(MULTIPART_REPO, mp_head, branch_name=MULTIPART_BRANCH)
-        files = await self._list_upload(upload_id, fixed)
+        files = await self.list_upload(upload_id, fixed)
         stored = layout.parse_parts(files)
         previous = 0
         chosen: list[Part] = []
@@ -350,13 +353,13 @@ class MultipartMixin(BackendCore):
                 )
             chosen.append(found)
         for part in chosen[:-1]:
-            if part.size < self._mp.min_part_size:
+            if part.size < core.multipart.min_part_size:
                 raise errors.EntityTooSmall(
                     extra={
                         "UploadId": upload_id,
                         "PartNumber": str(part.number),
                         "ProposedSize": str(part.size),
-                        "MinSizeAllowed": str(self._mp.min_part_size),
+                        "MinSizeAllowed": str(core.multipart.min_part_size),
                     }
                 )
         md5s = [normalize_etag(p.etag) for p in parts]
@@ -364,8 +367,8 @@ class MultipartMixin(BackendCore):
         etag = f"{etag}-{len(parts)}"
         part_checksums = [part.checksums_of(md5) for part, md5 in zip(chosen, md5s)]
         checksums = self._composite(upload, parts, part_checksums)
-        path = await self._keys.write_path(self._client, ref.head(), key)
-        await self._precheck(ref, key, path, conditions, branch.head.id)
+        path = await core.keys.write_path(client, ref.head(), key)
+        await core.precheck(ref, key, path, conditions, branch.head.id)
         copies = [
             pfs_client.copy_file(path, refs.file(fixed, layout.part_path(upload_id, p.number)), append=True)
             for p in chosen
@@ -377,17 +380,16 @@ class MultipartMixin(BackendCore):
             part_sizes=tuple(p.size for p in chosen),
             part_checksums=tuple(part_checksums) if checksums else (),
         )
-        client = self._client
 
         async def step(scope: Scope) -> Callable[[str], WriteResult]:
-            await self._check_conditions(ref, scope.commit, key, path, conditions)
+            await core.check_conditions(ref, scope.commit, key, path, conditions)
             await scope.modify(
                 client,
                 [pfs_client.set_commit(scope.commit), pfs_client.delete_file(path), *copies],
             )
-            return await self._recorded(scope, key, path, record)
+            return await core.recorded(scope, key, path, record)
 
-        result = await self._submit(ref, [path], step)
+        result = await core.submit(ref, [path], step)
         completion = CompletionRecord(
             project=ref.project,
             repo=ref.repo,
@@ -444,8 +446,8 @@ class MultipartMixin(BackendCore):
         self, bucket: str, key: str, upload_id: str
     ) -> None:
         ref = parse_bucket(bucket)
-        await self._upload(ref, key, upload_id)
-        files = await self._list_upload(upload_id)
+        await self.upload(ref, key, upload_id)
+        files = await self.list_upload(upload_id)
         await self._discard(ref, key, upload_id, files)
 
 
@@ -453,7 +455,7 @@ __all__ = [
     "MIN_PART_SIZE",
     "MULTIPART_BRANCH",
     "MULTIPART_REPO",
-    "MultipartMixin",
+    "MultipartOps",
     "MultipartState",
     "UploadRecord",
 ]

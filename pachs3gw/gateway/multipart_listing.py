@@ -13,15 +13,15 @@ Threads: reactor thread only.
 from __future__ import annotations
 
 from pachs3gw.gateway import _mplayout as layout
+from pachs3gw.gateway._core import BackendCore
 from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._mplayout import mp_head
 from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import parse_bucket
-from pachs3gw.gateway.multipart import MultipartMixin
+from pachs3gw.gateway.multipart import MultipartOps
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
 from pachs3gw.proto import pfs_v2_pb2 as pfs
-from pachs3gw.s3 import errors
 from pachs3gw.s3.interfaces import PartInfo, PartsPage, UploadInfo, UploadsPage
 
 #: Above every hex digit, "." and "/": passes every entry starting with a hex key.
@@ -29,8 +29,15 @@ _PAST_HEX = "g"
 _BATCH = 1000
 
 
-class MultipartListingMixin(MultipartMixin):
-    """The listing half of the IMultipartBackend."""
+class MultipartListingOps:
+    """ListParts and ListMultipartUploads of one backend, over its core.
+
+    Upload records are read through the backend's :class:`MultipartOps`.
+    """
+
+    def __init__(self, core: BackendCore, multipart: MultipartOps) -> None:
+        self._core = core
+        self._multipart = multipart
 
     @s3_operation
     async def list_parts(
@@ -42,7 +49,7 @@ class MultipartListingMixin(MultipartMixin):
         max_parts: int,
     ) -> PartsPage:
         ref = parse_bucket(bucket)
-        await self._upload(ref, key, upload_id)
+        await self._multipart.upload(ref, key, upload_id)
         # Past the marker part's bytes and its ETag files ("." < "g").
         after = (
             layout.part_path(upload_id, part_number_marker) + "." + _PAST_HEX
@@ -52,7 +59,7 @@ class MultipartListingMixin(MultipartMixin):
         infos: list[pfs.FileInfo] = []
         done = False
         while not done:
-            batch = await self._list_upload_after_opt(upload_id, after, _BATCH)
+            batch = await self._multipart.list_upload(upload_id, after=after, number=_BATCH)
             infos += batch
             done = len(batch) < _BATCH
             if batch:
@@ -72,18 +79,6 @@ class MultipartListingMixin(MultipartMixin):
             next_part_number_marker=page[-1].number if truncated and page else None,
         )
 
-    async def _list_upload_after_opt(
-        self, upload_id: str, after: str | None, number: int
-    ) -> list[pfs.FileInfo]:
-        if after is None:
-            try:
-                return await self._client.list_files(
-                    refs.file(mp_head(), layout.upload_dir(upload_id)), number=number
-                )
-            except pfs_errors.NotFound:
-                raise errors.NoSuchUpload(extra={"UploadId": upload_id}) from None
-        return await self._list_upload_after(upload_id, after, number)
-
     @s3_operation
     async def list_multipart_uploads(
         self,
@@ -95,7 +90,7 @@ class MultipartListingMixin(MultipartMixin):
         max_uploads: int,
     ) -> UploadsPage:
         ref = parse_bucket(bucket)
-        await self._bucket_exists(ref)
+        await self._core.bucket_exists(ref)
         directory = layout.index_dir(ref)
         hex_prefix = prefix.encode("utf-8").hex()
         marker: str | None = directory + hex_prefix if prefix else None
@@ -115,7 +110,7 @@ class MultipartListingMixin(MultipartMixin):
             if max_uploads <= 0:
                 break
             try:
-                batch = await self._client.list_files(
+                batch = await self._core.client.list_files(
                     refs.file(mp_head(), directory), after=marker, number=want
                 )
             except pfs_errors.NotFound:

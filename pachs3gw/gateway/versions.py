@@ -26,14 +26,11 @@ from pachs3gw.gateway.commits import Scope
 from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import to_datetime
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
-from pachs3gw.gateway.history import BranchHistory, Change, HistoryCache
+from pachs3gw.gateway.history import Change
 from pachs3gw.gateway.listing import TOP
-from pachs3gw.gateway.metadata import Record
 from pachs3gw.pfs import client as pfs_client
-from pachs3gw.pfs import errors as pfs_errors
-from pachs3gw.proto import pfs_v2_pb2 as pfs
 from pachs3gw.s3 import errors
-from pachs3gw.s3.interfaces import DeleteResult, ObjectInfo, ObjectVersion, VersionsPage
+from pachs3gw.s3.interfaces import DeleteResult, ObjectVersion, VersionsPage
 
 
 def immutable_version(key: str) -> errors.S3Error:
@@ -46,46 +43,11 @@ def immutable_version(key: str) -> errors.S3Error:
     )
 
 
-class VersionsMixin(BackendCore):
-    """The versions half of :class:`~pachs3gw.gateway.backend.PfsBackend`."""
+class VersionOps:
+    """ListObjectVersions and DELETE ``?versionId=`` of one backend, over its core."""
 
-    _histories: HistoryCache
-
-    async def _branch_history(self, ref: BucketRef) -> BranchHistory | None:
-        """The history up to the bucket's head (None: the branch has no commit yet).
-
-        The caller's access is checked by PFS first (InspectBranch/InspectCommit
-        with the caller's token): the cache is shared by all callers.
-        """
-        if ref.commit_id is not None:
-            await self._bucket_exists(ref)
-            head: str | None = ref.commit_id
-        else:
-            head = await self._last_finished(ref)
-        if not head:
-            return None
-        return await self._histories.history(self._client, ref, head)
-
-    async def _stat(
-        self, ref: BucketRef, key: str, version_id: str | None
-    ) -> tuple[pfs.File, ObjectInfo, Record]:
-        """As BackendCore's, but a version ID that is the key's delete marker is
-        MethodNotAllowed with ``x-amz-delete-marker: true``, as S3 answers."""
-        try:
-            return await super()._stat(ref, key, version_id)
-        except pfs_errors.FileNotFound:
-            if not version_id:
-                raise
-            history = await self._branch_history(ref)
-            changes = history.by_key.get(key, []) if history is not None else []
-            if any(c.commit_id == version_id and c.is_delete_marker for c in changes):
-                raise errors.MethodNotAllowed(
-                    "The specified method is not allowed against this resource: the version "
-                    "is a delete marker.",
-                    resource=key,
-                    headers={"x-amz-delete-marker": "true", "x-amz-version-id": version_id},
-                ) from None
-            raise
+    def __init__(self, core: BackendCore) -> None:
+        self._core = core
 
     @s3_operation
     async def list_object_versions(
@@ -98,7 +60,7 @@ class VersionsMixin(BackendCore):
         max_keys: int,
     ) -> VersionsPage:
         ref = parse_bucket(bucket)
-        history = await self._branch_history(ref)
+        history = await self._core.branch_history(ref)
         if history is None or max_keys <= 0:
             return VersionsPage(versions=(), common_prefixes=(), is_truncated=False)
         chosen: list[tuple[str, Change, bool]] = []
@@ -145,8 +107,8 @@ class VersionsMixin(BackendCore):
             i += 1
         files = [(k, c.file, c.commit_id) for k, c, _ in chosen if c.file is not None]
         etags = iter(
-            await self._meta.etags(
-                self._client,
+            await self._core.meta.etags(
+                self._core.client,
                 ref.project,
                 ref.repo,
                 [(k, f.hash) for k, f, _ in files],
@@ -186,7 +148,7 @@ class VersionsMixin(BackendCore):
             next_version_id_marker=last[1] if truncated and last is not None else None,
         )
 
-    async def _delete_version(self, ref: BucketRef, key: str, version_id: str) -> DeleteResult:
+    async def delete_version(self, ref: BucketRef, key: str, version_id: str) -> DeleteResult:
         """DELETE ``?versionId=``: restore the version before the latest delete marker.
 
         One new commit copies the previous version back (its bytes and, via
@@ -194,28 +156,28 @@ class VersionsMixin(BackendCore):
         version ID is refused: NoSuchVersion if it is not a commit of the
         branch's history, NotImplemented (commits are immutable) otherwise.
         """
-        await self._writable(ref)
-        await self._check_version(ref, version_id)
-        history = await self._branch_history(ref)
+        await self._core.writable(ref)
+        await self._core.check_version(ref, version_id)
+        history = await self._core.branch_history(ref)
         changes = history.newest_first(key) if history is not None else []
         if not changes or changes[0].commit_id != version_id or not changes[0].is_delete_marker:
             raise immutable_version(key)
         previous = next((c for c in changes[1:] if not c.is_delete_marker), None)
         if previous is None:
             raise immutable_version(key)
-        source, _, record = await self._stat(ref, key, previous.commit_id)
-        path = await self._keys.write_path(self._client, ref.head(), key)
-        client = self._client
+        source, _, record = await self._core.stat(ref, key, previous.commit_id)
+        client = self._core.client
+        path = await self._core.keys.write_path(client, ref.head(), key)
 
         async def step(scope: Scope) -> Callable[[str], DeleteResult]:
             await scope.modify(
                 client, [pfs_client.set_commit(scope.commit), pfs_client.copy_file(path, source)]
             )
             if not record.derived:
-                await self._recorded(scope, key, path, record)
+                await self._core.recorded(scope, key, path, record)
             return lambda _: DeleteResult(key=key, version_id=version_id, delete_marker=True)
 
-        return await self._submit(ref, [path], step)
+        return await self._core.submit(ref, [path], step)
 
 
-__all__ = ["VersionsMixin", "immutable_version"]
+__all__ = ["VersionOps", "immutable_version"]
