@@ -112,9 +112,16 @@ class BackendCore:
     async def branch_info(self, ref: BucketRef) -> pfs.BranchInfo:
         return await self.client.inspect_branch(ref.pfs_branch())
 
-    async def writable(self, ref: BucketRef) -> pfs.BranchInfo:
-        """Check a bucket exists and takes writes, before any body is read."""
+    async def writable(self, ref: BucketRef) -> None:
+        """Check a bucket exists and takes writes, before any body is read.
+
+        A yes is remembered briefly (``Writers.known_writable``), so most
+        writes of a busy bucket make no call here.
+        """
         ref.check_writable()
+        token = self.client.token
+        if self.writers.known_writable(token, ref):
+            return
         info = await self.branch_info(ref)
         if info.provenance or info.direct_provenance:
             raise errors.AccessDenied(
@@ -122,7 +129,7 @@ class BackendCore:
                 "it is written by its pipeline and is read-only here.",
                 resource=ref.name,
             )
-        return info
+        self.writers.seen_writable(token, ref)
 
     async def read_commit(self, ref: BucketRef, version_id: str | None) -> pfs.Commit | None:
         """The fixed commit a read looks at (None: the branch has no commit yet)."""
@@ -280,12 +287,12 @@ class BackendCore:
             assert commit is not None
             return commit, await self.client.inspect_file(refs.file(commit, path))
         try:
-            finfo, commit = await self._head_file(ref, path)
+            finfo, commit = await self.head_file(ref, path)
         except pfs_errors.CommitNotFound:
             raise no_such_key from None  # a branch without (finished) commits
         return commit, finfo
 
-    async def _head_file(self, ref: BucketRef, path: str) -> tuple[pfs.FileInfo, pfs.Commit]:
+    async def head_file(self, ref: BucketRef, path: str) -> tuple[pfs.FileInfo, pfs.Commit]:
         """InspectFile at the branch's newest finished commit, and that commit.
 
         Usually one call: the head (PFS answers with the commit it resolved),

@@ -84,15 +84,3 @@ async def ensure_repo(client: PfsClient, name: str, branch: str = "master") -> N
             await client.create_branch(refs.branch(name, branch))
         except pfs_errors.AlreadyExists:
             pass
-
-
-async def modify_all_or_nothing(
-    client: PfsClient, requests: Iterator[pfs.ModifyFileRequest]
-) -> None:
-    """One ModifyFile whose commit happens only if ``requests`` ends normally.
-
-    That is what every :meth:`PfsClient.modify_file` is (the framing lives in
-    ``proto/conventions.py`` and is applied there); this name stays for the
-    callers that say so.
-    """
-    await client.modify_file(requests)

@@ -85,6 +85,7 @@ class BucketOps:
                 top = []
             if top:
                 raise errors.BucketNotEmpty(resource=bucket, extra={"BucketName": bucket})
+        self._core.writers.forget_writable(ref)
         await client.delete_branch(ref.pfs_branch())
         try:
             repo_info = await client.inspect_repo(ref.pfs_repo())

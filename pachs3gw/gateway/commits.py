@@ -67,7 +67,14 @@ from pachs3gw.gateway._pfsutil import (
 )
 from pachs3gw.gateway.buckets import BucketRef
 from pachs3gw.gateway.metadata import MetadataStore, Record
-from pachs3gw.gateway.tracker import IN_FLIGHT, STARTING, CommitTracker, branch_key, wait_closed
+from pachs3gw.gateway.tracker import (
+    IN_FLIGHT,
+    STARTING,
+    BranchKey,
+    CommitTracker,
+    branch_key,
+    wait_closed,
+)
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
@@ -86,6 +93,10 @@ ABANDON_AFTER = 120.0
 BUSY_TIMEOUT = 10.0
 #: Polling interval while waiting for an open commit of another process.
 POLL_SECONDS = 0.05
+#: How long a branch seen taking writes is taken to still take them.
+WRITABLE_FOR = 1.0
+#: Branches remembered as writable at most (then the memory starts over).
+WRITABLE_ENTRIES = 10_000
 
 #: Failures of a step's ModifyFile after which the commit is known unchanged
 #: (the server refused the stream): anything else may have been applied.
@@ -445,6 +456,27 @@ class Writers:
         self.abandon_after = abandon_after
         self.busy_timeout = busy_timeout
         self._writers: dict[Hashable, BranchWriter] = {}
+        self._writable_until: dict[tuple[str | None, BranchKey], float] = {}
+
+    # Whether a bucket takes writes (exists, not a pipeline's output) is
+    # checked before a write reads its body: one InspectBranch. Remembered
+    # for WRITABLE_FOR seconds per caller token and branch, a burst of writes
+    # pays it once a second instead of once each. A bucket deleted here is
+    # forgotten at once; deleted or made an output elsewhere, it is noticed
+    # within that time. A branch's head is never taken from here.
+
+    def known_writable(self, token: str | None, ref: BucketRef) -> bool:
+        return self._writable_until.get((token, branch_key(ref)), 0.0) > self.reactor.seconds()
+
+    def seen_writable(self, token: str | None, ref: BucketRef) -> None:
+        if len(self._writable_until) >= WRITABLE_ENTRIES:
+            self._writable_until.clear()
+        self._writable_until[(token, branch_key(ref))] = self.reactor.seconds() + WRITABLE_FOR
+
+    def forget_writable(self, ref: BucketRef) -> None:
+        key = branch_key(ref)
+        for known in [k for k in self._writable_until if k[1] == key]:
+            del self._writable_until[known]
 
     def submit(
         self, ref: BucketRef, client: PfsClient, paths: frozenset[str], step: Step[T]
@@ -466,6 +498,7 @@ class Writers:
 
 __all__ = [
     "ABANDON_AFTER",
+    "WRITABLE_FOR",
     "BUSY_TIMEOUT",
     "Build",
     "BranchWriter",

@@ -45,7 +45,7 @@ from pachs3gw.gateway._mplayout import (
     UploadRecord,
     mp_head,
 )
-from pachs3gw.gateway._pfsutil import ensure_repo, modify_all_or_nothing
+from pachs3gw.gateway._pfsutil import ensure_repo
 from pachs3gw.gateway.buckets import BucketRef, parse_bucket
 from pachs3gw.gateway.keys import check_key
 from pachs3gw.gateway.metadata import Record
@@ -234,7 +234,7 @@ class MultipartOps:
             for algorithm, value in sorted(body.checksums().items()):
                 yield pfs_client.add_empty(layout.checksum_marker(path, md5[0], algorithm, value))
 
-        await modify_all_or_nothing(self._core.client, requests())
+        await self._core.client.modify_file(requests())
         return WriteResult(
             etag=md5[0], last_modified=datetime.now(timezone.utc), checksums=dict(body.checksums())
         )
@@ -298,7 +298,7 @@ class MultipartOps:
             yield from pfs_client.put_file(path, copied())
             yield pfs_client.add_empty(f"{path}.{digest.hexdigest()}")
 
-        await modify_all_or_nothing(client, requests())
+        await client.modify_file(requests())
         return WriteResult(etag=digest.hexdigest(), last_modified=datetime.now(timezone.utc))
 
     # complete / abort ------------------------------------------------------------
@@ -315,7 +315,7 @@ class MultipartOps:
         ref = parse_bucket(bucket)
         check_key(key)
         core, client = self._core, self._core.client
-        branch = await core.writable(ref)
+        await core.writable(ref)
         listed = [(p.part_number, normalize_etag(p.etag)) for p in parts]
         try:
             upload = await self.upload(ref, key, upload_id)
@@ -368,7 +368,7 @@ class MultipartOps:
         part_checksums = [part.checksums_of(md5) for part, md5 in zip(chosen, md5s)]
         checksums = self._composite(upload, parts, part_checksums)
         path = await core.keys.write_path(client, ref.head(), key)
-        await core.precheck(ref, key, path, conditions, branch.head.id)
+        await core.precheck(ref, key, path, conditions)
         copies = [
             pfs_client.copy_file(path, refs.file(fixed, layout.part_path(upload_id, p.number)), append=True)
             for p in chosen

@@ -22,7 +22,7 @@ from twisted.internet.defer import DeferredSemaphore, gatherResults
 from pachs3gw.gateway._core import BackendCore
 from pachs3gw.gateway._errors import s3_operation
 from pachs3gw.gateway._pfsutil import to_datetime
-from pachs3gw.gateway.buckets import parse_bucket
+from pachs3gw.gateway.buckets import BucketRef, parse_bucket
 from pachs3gw.gateway.commits import Scope
 from pachs3gw.gateway.keys import check_key
 from pachs3gw.gateway.listing import list_page
@@ -71,20 +71,23 @@ class ObjectOps:
         metadata: ObjectMetadata,
         conditions: WriteConditions | None = None,
     ) -> WriteResult:
-        """The body streams into the branch's open commit; a large one is staged first.
+        """The body joins the branch's commit only once it is all here.
 
-        A body over :data:`~pachs3gw.gateway.staging.STAGE_ABOVE` (or of
-        unknown length) would hold the branch's commit -- and every other
-        write of the branch -- for as long as it streams: it goes to the
-        internal repo first, and the commit only copies it (metadata-only).
+        Every other write of the branch waits for the commit a body is sent
+        into, so a body still on its way must not be in one (a client
+        sending slowly would hold the whole bucket). A small body is waited
+        for in memory (:meth:`IBodySource.arrived`); one over
+        :data:`~pachs3gw.gateway.staging.STAGE_ABOVE`, of unknown length, or
+        too big for the body's buffer goes to the internal repo first, and
+        the commit only copies it (metadata-only).
         """
         ref = parse_bucket(bucket)
         core, client = self._core, self._core.client
-        info = await core.writable(ref)
+        await core.writable(ref)
         path = await core.keys.write_path(client, ref.head(), key)
-        await core.precheck(ref, key, path, conditions, info.head.id)
+        await core.precheck(ref, key, path, conditions)
         staged = None
-        if core.staging.wanted(body):
+        if core.staging.wanted(body) or not await body.arrived():
             staged = await core.staging.stage(client, body)
 
         async def step(scope: Scope) -> Callable[[str], WriteResult]:
@@ -142,9 +145,8 @@ class ObjectOps:
         if version_id:
             return await self._versions.delete_version(ref, key, version_id)
         candidates = self._core.keys.read_paths(key)
-        info = await self._core.writable(ref)
-        last = await self._core.last_finished(ref, info.head.id)
-        present = await self._files_among(ref.at(last), candidates) if last else []
+        await self._core.writable(ref)
+        present = await self._files_at_head(ref, candidates)
         if not present:
             return DeleteResult(key=key)  # S3: deleting nothing succeeds, and no commit
         client = self._core.client
@@ -168,6 +170,31 @@ class ObjectOps:
             return False
         return finfo.file_type != pfs.DIR
 
+    async def _is_file_at_head(self, ref: BucketRef, path: str) -> bool:
+        try:
+            finfo, _ = await self._core.head_file(ref, path)
+        except (
+            pfs_errors.FileNotFound,
+            pfs_errors.NotARegularFile,
+            pfs_errors.InvalidName,
+            pfs_errors.CommitNotFound,
+        ):
+            return False
+        return finfo.file_type != pfs.DIR
+
+    async def _files_at_head(self, ref: BucketRef, paths: Sequence[str]) -> list[str]:
+        """Which of ``paths`` are files at the branch's newest finished commit (concurrently).
+
+        One InspectFile each at the head (``BackendCore.head_file`` steps
+        back from an open head): no InspectBranch first.
+        """
+        semaphore = DeferredSemaphore(DELETE_CHECK_CONCURRENCY)
+        exists = await gatherResults(
+            [semaphore.run(self._is_file_at_head, ref, path) for path in paths],
+            consumeErrors=True,
+        )
+        return [path for path, yes in zip(paths, exists) if yes]
+
     async def _files_among(self, commit: pfs.Commit, paths: Sequence[str]) -> list[str]:
         """Which of ``paths`` are files at ``commit`` (checked concurrently)."""
         semaphore = DeferredSemaphore(DELETE_CHECK_CONCURRENCY)
@@ -188,7 +215,7 @@ class ObjectOps:
         a directory removes everything below it.
         """
         ref = parse_bucket(bucket)
-        info = await self._core.writable(ref)
+        await self._core.writable(ref)
         results: dict[int, DeleteResult] = {}
         candidates: list[tuple[int, str, str]] = []
         versioned: list[tuple[int, str, str]] = []
@@ -202,9 +229,8 @@ class ObjectOps:
                 results[i] = DeleteResult(key, None, e)
         for i, key, _ in candidates:
             results[i] = DeleteResult(key)
-        last = await self._core.last_finished(ref, info.head.id) if candidates else None
         paths = sorted({path for _, _, path in candidates})
-        present = await self._files_among(ref.at(last), paths) if last else []
+        present = await self._files_at_head(ref, paths)
         if present:
             client = self._core.client
 
@@ -251,9 +277,9 @@ class ObjectOps:
             and source.key == key
         ):
             raise errors.copy_onto_itself()
-        info = await core.writable(ref)
+        await core.writable(ref)
         path = await core.keys.write_path(client, ref.head(), key)
-        await core.precheck(ref, key, path, conditions, info.head.id)
+        await core.precheck(ref, key, path, conditions)
         # The source's ETag stays (S3 keeps it); REPLACE swaps the headers only.
         record = Record(
             etag=src_info.etag,

@@ -1,9 +1,11 @@
 """Large single-PUT bodies are staged in the internal repo before they join a commit.
 
-A body streamed into its branch's open commit holds that commit -- and every
-other write of the branch, queued behind it -- for as long as the client
-takes to send it. A body over :data:`STAGE_ABOVE` (or of unknown length) is
-therefore first written to ``_s3gateway_multipart_`` at
+A body streamed into its branch's open commit would hold that commit -- and
+every other write of the branch, queued behind it -- for as long as the
+client takes to send it. So a commit takes a body only once it has all
+arrived: a small one waits in memory (``IBodySource.arrived``); one over
+:data:`STAGE_ABOVE`, of unknown length, or too big for the body's buffer is
+first written to ``_s3gateway_multipart_`` at
 ``/staging/<uuid>`` (an auto-commit of its own: nothing of the branch is
 held), and the branch's commit then takes it with CopyFile, which copies no
 data (as multipart Complete does with parts). The staged file is deleted
@@ -27,7 +29,7 @@ import attrs
 from twisted.logger import Logger
 
 from pachs3gw.gateway._mplayout import MULTIPART_BRANCH, MULTIPART_REPO, mp_head
-from pachs3gw.gateway._pfsutil import ensure_repo, modify_all_or_nothing
+from pachs3gw.gateway._pfsutil import ensure_repo
 from pachs3gw.pfs import client as pfs_client
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs import refs
@@ -81,14 +83,17 @@ class Staging:
             yield from pfs_client.put_file(path, body.chunks())
             md5.append(body.md5_hex())
 
-        await modify_all_or_nothing(client, requests())
+        # Its sync can wait for the commit that copies it (on the same server):
+        # a staged file nothing copied is garbage anyway.
+        await client.modify_file(requests(), defer_sync=True)
         return Staged(path=path, md5=md5[0], checksums=dict(body.checksums()))
 
     async def release(self, client: PfsClient, staged: Staged) -> None:
         """Delete a staged file once its write is done (never raises: it is garbage now)."""
         try:
             await client.modify_file(
-                [pfs_client.set_commit(mp_head()), pfs_client.delete_file(staged.path)]
+                [pfs_client.set_commit(mp_head()), pfs_client.delete_file(staged.path)],
+                defer_sync=True,  # losing the deletion only leaves garbage
             )
         except pfs_errors.PfsError as e:
             log.warn("could not delete staged body {path}: {error}", path=staged.path, error=e)

@@ -12,6 +12,7 @@ import collections
 import hashlib
 from typing import Any, Iterator
 
+import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import DeferredList, gatherResults
@@ -97,21 +98,25 @@ async def open_foreign_commit(client: PfsClient, bucket: str, description: str, 
 
 
 @deferred
-async def test_one_put_is_one_commit_and_costs_six_calls(
+async def test_one_put_is_one_commit_and_costs_five_calls(
     client: PfsClient, pool: ThreadPool, bucket_name: str
 ) -> None:
     counting = CountingClient(client)
     factory = PfsBackendFactory(counting, reactor, pool)  # type: ignore[arg-type]
     backend = factory.backend_for(None)
     await backend.create_bucket(bucket_name)
+    counting.calls.clear()
     await backend.put_object(bucket_name, "warm", Body(b"w"), ObjectMetadata())
+    # The first write checks the bucket takes writes (before any body byte;
+    # the other InspectBranch makes sure the metadata repo is there)...
+    assert counting.calls["inspect_branch"] == 2
     before = await commits_of(client, bucket_name)
     counting.calls.clear()
 
     written = await backend.put_object(bucket_name, "k", Body(b"data"), ObjectMetadata())
 
+    # ... and the writes of the next second take that answer (Writers.known_writable).
     assert dict(counting.calls) == {
-        "inspect_branch": 1,  # the bucket takes writes (before any body byte)
         "start_commit": 1,
         "modify_file": 2,  # the data into the commit; the record into the metadata repo
         "inspect_file": 1,  # the content hash the record is keyed by
@@ -121,6 +126,20 @@ async def test_one_put_is_one_commit_and_costs_six_calls(
     assert len(after) == len(before) + 1
     assert after[0].commit.id == written.version_id
     assert after[0].description == write_description()
+
+
+@deferred
+async def test_a_bucket_deleted_here_is_not_taken_for_writable_afterwards(
+    client: PfsClient, pool: ThreadPool, bucket_name: str
+) -> None:
+    factory = PfsBackendFactory(client, reactor, pool)
+    backend = factory.backend_for(None)
+    await backend.create_bucket(bucket_name)
+    await backend.put_object(bucket_name, "k", Body(b"data"), ObjectMetadata())
+    await backend.delete_object(bucket_name, "k", None)
+    await backend.delete_bucket(bucket_name)
+    with pytest.raises(errors.NoSuchBucket):
+        await backend.put_object(bucket_name, "again", Body(b"x"), ObjectMetadata())
 
 
 @deferred
