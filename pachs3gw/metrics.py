@@ -138,6 +138,8 @@ class MeteredPfsClient:
                 return self._metrics.timed(name, result)
             return result
 
+        # Kept: the next lookup finds it without __getattr__ (the client is fixed).
+        self.__dict__[name] = call
         return call
 
 

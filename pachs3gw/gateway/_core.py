@@ -63,6 +63,11 @@ def client_reactor(client: PfsClient) -> IS3Reactor:
     return cast(IS3Reactor, client.reactor)
 
 
+def _no_such_key(key: str) -> errors.S3Error:
+    """Made only when raised: an S3Error costs microseconds every HEAD would pay."""
+    return errors.NoSuchKey(resource=key, extra={"Key": key})
+
+
 @attrs.define
 class MultipartState:
     """What the backends of one factory share about multipart uploads."""
@@ -260,11 +265,10 @@ class BackendCore:
         self, ref: BucketRef, key: str, version_id: str | None
     ) -> tuple[pfs.File, ObjectInfo, Record]:
         paths = self.keys.read_paths(key)
-        no_such_key = errors.NoSuchKey(resource=key, extra={"Key": key})
         for n, path in enumerate(paths):
             # Two candidates only while the server's path rules are unknown.
             try:
-                commit, finfo = await self._inspect_at(ref, version_id, path, no_such_key)
+                commit, finfo = await self._inspect_at(ref, version_id, path, key)
             except (pfs_errors.FileNotFound, pfs_errors.InvalidName):
                 if n + 1 == len(paths):
                     raise
@@ -273,14 +277,14 @@ class BackendCore:
                 self.keys.found(key, path)
                 break
             if n + 1 == len(paths):
-                raise no_such_key
+                raise _no_such_key(key)
         record = await self.meta.get(
             self.client, ref.project, ref.repo, key, finfo.hash, at=commit
         )
         return refs.file(commit, path), self._info(key, finfo, record, commit.id), record
 
     async def _inspect_at(
-        self, ref: BucketRef, version_id: str | None, path: str, no_such_key: errors.S3Error
+        self, ref: BucketRef, version_id: str | None, path: str, key: str
     ) -> tuple[pfs.Commit, pfs.FileInfo]:
         if version_id or ref.commit_id is not None:
             commit = await self.read_commit(ref, version_id)
@@ -289,7 +293,7 @@ class BackendCore:
         try:
             finfo, commit = await self.head_file(ref, path)
         except pfs_errors.CommitNotFound:
-            raise no_such_key from None  # a branch without (finished) commits
+            raise _no_such_key(key) from None  # a branch without (finished) commits
         return commit, finfo
 
     async def head_file(self, ref: BucketRef, path: str) -> tuple[pfs.FileInfo, pfs.Commit]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
@@ -76,4 +77,11 @@ def _header_value(value: str) -> bytes:
 def _http_date(dt: datetime) -> bytes:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return email.utils.format_datetime(dt.astimezone(timezone.utc), usegmt=True).encode("ascii")
+    return _http_date_of_second(int(dt.timestamp() // 1))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date_of_second(seconds: int) -> bytes:
+    """HTTP dates have whole seconds; a HEAD or GET formats the same few again and again."""
+    dt = datetime.fromtimestamp(seconds, timezone.utc)
+    return email.utils.format_datetime(dt, usegmt=True).encode("ascii")
