@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
@@ -180,7 +181,7 @@ class MemoryBackend:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorThreads,
         pool: ThreadPool | None = None,
         *,
         min_part_size: int = MIN_PART_SIZE,
