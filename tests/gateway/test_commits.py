@@ -59,6 +59,18 @@ class CountingClient:
         return call
 
 
+async def counted_bucket(
+    client: PfsClient, pool: ThreadPool, bucket_name: str
+) -> tuple[CountingClient, Any]:
+    """A new bucket, and a backend over a client that counts what it is asked from then on."""
+    counting = CountingClient(client)
+    factory = PfsBackendFactory(counting, reactor, pool)  # type: ignore[arg-type]
+    backend = factory.backend_for(None)
+    await backend.create_bucket(bucket_name)
+    counting.calls.clear()
+    return counting, backend
+
+
 def gone_pid() -> int:
     """The pid of a process of this host that has exited."""
     import subprocess
@@ -101,11 +113,7 @@ async def open_foreign_commit(client: PfsClient, bucket: str, description: str, 
 async def test_one_put_is_one_commit_and_costs_five_calls(
     client: PfsClient, pool: ThreadPool, bucket_name: str
 ) -> None:
-    counting = CountingClient(client)
-    factory = PfsBackendFactory(counting, reactor, pool)  # type: ignore[arg-type]
-    backend = factory.backend_for(None)
-    await backend.create_bucket(bucket_name)
-    counting.calls.clear()
+    counting, backend = await counted_bucket(client, pool, bucket_name)
     await backend.put_object(bucket_name, "warm", Body(b"w"), ObjectMetadata())
     # The first write checks the bucket takes writes (before any body byte;
     # the other InspectBranch makes sure the metadata repo is there)...
@@ -146,10 +154,7 @@ async def test_a_bucket_deleted_here_is_not_taken_for_writable_afterwards(
 async def test_concurrent_writes_of_different_keys_share_commits_one_key_never_does(
     client: PfsClient, pool: ThreadPool, bucket_name: str
 ) -> None:
-    counting = CountingClient(client)
-    factory = PfsBackendFactory(counting, reactor, pool)  # type: ignore[arg-type]
-    backend = factory.backend_for(None)
-    await backend.create_bucket(bucket_name)
+    counting, backend = await counted_bucket(client, pool, bucket_name)
     await backend.put_object(bucket_name, "warm", Body(b"w"), ObjectMetadata())
     before = await commits_of(client, bucket_name)
     counting.calls.clear()
