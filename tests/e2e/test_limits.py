@@ -16,23 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import RunningGateway, start_gateway
+from tests.fuzz_requests import exchange
 
 GIB5 = 5 * 1024**3
-
-
-def exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
-    out = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not chunk:
-                break
-            out += chunk
-    return out
 
 
 def code(raw: bytes) -> tuple[int, str]:
