@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from klein import Klein
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET
+
+from werkzeug.exceptions import NotFound
 
 from pachs3gw.metrics import GatewayMetrics, MetricsResource
 from pachs3gw.pfs import errors as pfs_errors
@@ -33,9 +36,14 @@ READY_TIMEOUT = 5.0
 
 
 class OpsRoot(Resource):
-    """Serves ``/_pachs3gw/...`` itself and hands every other request to S3."""
+    """Serves ``/_pachs3gw/...`` with a Klein app and hands every other request to S3.
+
+    The prefix is checked first, so S3 requests never pay for Klein's
+    routing (werkzeug's URL map; see ``pachs3gw/s3/app.py``).
+    """
 
     isLeaf = True
+    _ops = Klein()
 
     def __init__(
         self, s3: IResource, client: Any, reactor: IReactorTime, metrics: GatewayMetrics
@@ -43,31 +51,43 @@ class OpsRoot(Resource):
         super().__init__()
         self._s3 = s3
         self._metrics = metrics
-        self._ops: dict[bytes, IResource] = {
-            b"health/live": _Live(),
-            b"health/ready": _Ready(client, reactor),
-            b"metrics": MetricsResource(metrics),
-        }
+        self._live = _Live()
+        self._ready = _Ready(client, reactor)
+        self._metrics_page = MetricsResource(metrics)
+        self._ops_resource = self._ops.resource()
 
     def render(self, request: Any) -> Any:
         path = request.uri.partition(b"?")[0]
         if path.startswith(PREFIX):
-            name = path[len(PREFIX):].rstrip(b"/")
             stats = getattr(request, "stats", None)
             if stats is not None:  # the access line names what was asked
+                name = path[len(PREFIX):].rstrip(b"/")
                 stats.bucket, stats.key = "_pachs3gw", name.decode("latin-1")
                 stats.operation = "ops"
-            ops = self._ops.get(name)
-            if ops is None:
-                request.setResponseCode(404)
-                request.setHeader(b"content-type", b"text/plain")
-                return b"not found\n"
-            return ops.render(request)
+            return self._ops_resource.render(request)
         method = request.method.decode("latin-1") if isinstance(request.method, bytes) else str(request.method)
         gauge = self._metrics.in_flight.labels(method)
         gauge.inc()
         request.notifyFinish().addBoth(lambda _: gauge.dec())
         return self._s3.render(request)
+
+    @_ops.route("/_pachs3gw/health/live", strict_slashes=False)
+    def _serve_live(self, request: Any) -> IResource:
+        return self._live
+
+    @_ops.route("/_pachs3gw/health/ready", strict_slashes=False)
+    def _serve_ready(self, request: Any) -> IResource:
+        return self._ready
+
+    @_ops.route("/_pachs3gw/metrics", strict_slashes=False)
+    def _serve_metrics(self, request: Any) -> IResource:
+        return self._metrics_page
+
+    @_ops.handle_errors(NotFound)
+    def _not_found(self, request: Any, failure: Any) -> bytes:
+        request.setResponseCode(404)
+        request.setHeader(b"content-type", b"text/plain")
+        return b"not found\n"
 
 
 class _Live(Resource):

@@ -44,7 +44,14 @@ def test_health_and_metrics_follow_requests_and_the_store(tmp_path: Path):
         ops = gateway.url + "/_pachs3gw"
         assert fetch(ops + "/health/live") == (200, "live\n")
         assert fetch(ops + "/health/ready") == (200, "ready\n")
-        assert fetch(ops + "/nothing")[0] == 404
+        assert fetch(ops + "/nothing") == (404, "not found\n")
+        assert fetch(ops + "/health/live/") == (200, "live\n")
+        post = urllib.request.Request(ops + "/health/live", data=b"", method="POST")
+        try:
+            urllib.request.urlopen(post, timeout=30)
+            raise AssertionError("POST /_pachs3gw/health/live answered 2xx")
+        except urllib.error.HTTPError as e:
+            assert e.code == 405
 
         s3 = boto3.client("s3", endpoint_url=gateway.url, aws_access_key_id=ACCESS_KEY,
                           aws_secret_access_key=SECRET_KEY, region_name="us-east-1",

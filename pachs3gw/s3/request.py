@@ -261,6 +261,23 @@ class StreamingRequest(server.Request):
             self._continue_sent = True
             self.channel.transport.write(_CONTINUE)
 
+    def getRequestHostname(self) -> bytes:
+        """The Host header's name if a router can use it, else our own address.
+
+        Klein (the gateway's ``/_pachs3gw/`` endpoints) binds werkzeug's URL
+        map to this name, and werkzeug answers a name it can't IDNA-encode
+        (``..``, a label over 63 characters, bytes that are not UTF-8) with
+        its own 500 or 400 page.  The S3 API routes from the request line and
+        reads the Host header itself (signatures cover it), so the name only
+        has to be harmless here.
+        """
+        name = super().getRequestHostname()
+        try:
+            name.decode("utf-8").partition(":")[0].encode("idna")
+        except UnicodeError:
+            return self.getHost().host.encode("ascii")
+        return name
+
     # Flow control --------------------------------------------------------------
 
     def _network_producer(self) -> IPushProducer | None:
