@@ -36,6 +36,17 @@ class S3Channel(HTTPChannel):
         self.limits = limits or Limits()
         self.MAX_LENGTH = self.totalHeadersSize = self.limits.max_header_bytes
         self._header_timer: Any = None
+        self._host: Any = None
+
+    def getHost(self) -> Any:
+        """The local address, asked of the socket once per connection.
+
+        twisted.web's ``Request.__init__`` asks for it on every request (a
+        ``getsockname`` system call); it cannot change while connected.
+        """
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
 
     # Header deadline ---------------------------------------------------------
 

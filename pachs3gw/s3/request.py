@@ -104,6 +104,9 @@ class StreamingRequest(server.Request):
     _log = Logger()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args: dict[bytes, list[bytes]] | None = None
+        #: The access line is out (see _log_once).
+        self._logged = False
         super().__init__(*args, **kwargs)
         self.responseHeaders = S3ResponseHeaders()
         #: The body on its way in; None until the headers are complete.
@@ -131,6 +134,17 @@ class StreamingRequest(server.Request):
         self._stalled = False
         self._stall_abort: Any = None
 
+    @property
+    def args(self) -> dict[bytes, list[bytes]]:  # type: ignore[override]
+        """twisted.web's ``args``, parsed when first read: the S3 app parses the raw query itself."""
+        if self._args is None:
+            self._args = _query_args(self.uri.partition(b"?")[2]) if self.uri else {}
+        return self._args
+
+    @args.setter
+    def args(self, value: dict[bytes, list[bytes]]) -> None:
+        self._args = value
+
     # Called by HTTPChannel ----------------------------------------------------
 
     def gotLength(self, length: int | None) -> None:
@@ -145,8 +159,7 @@ class StreamingRequest(server.Request):
         self.method = channel._command
         self.uri = channel._path
         self.clientproto = channel._version
-        self.path, _, query = self.uri.partition(b"?")
-        self.args = _query_args(query)
+        self.path = self.uri.partition(b"?")[0]
 
         # HTTPChannel.allHeadersReceived sends 100 Continue right after this
         # method returns if it still sees the Expect header.  Hide it; it is
@@ -173,9 +186,6 @@ class StreamingRequest(server.Request):
             self._progress_call = self._reactor.callLater(
                 self._limits.body_timeout, self._check_body_progress
             )
-        self.notifyFinish().addCallbacks(
-            lambda _: log_request(self), lambda _: log_request(self, aborted=True)
-        )
         self._dispatch_call = self._reactor.callLater(0, self._dispatch)
 
     def handleContentChunk(self, data: bytes) -> None:
@@ -200,6 +210,20 @@ class StreamingRequest(server.Request):
         if self.body is not None:
             self.body.abort()
         super().connectionLost(reason)
+        self._log_once(aborted=True)
+
+    def _log_once(self, *, aborted: bool = False) -> None:
+        """The request's one access line, when it ends (finished, or cut off first).
+
+        Called from :meth:`finish` and :meth:`connectionLost` rather than
+        through ``notifyFinish``: a Deferred and two callbacks per request
+        for one function call.  A request whose headers never completed
+        (``gotLength`` not reached) is not an S3 request and has no line.
+        """
+        if self._logged or self.body is None:
+            return
+        self._logged = True
+        log_request(self, aborted=aborted)
 
     # Stalled bodies ------------------------------------------------------------
 
@@ -366,6 +390,8 @@ class StreamingRequest(server.Request):
             self._drain_timeout.cancel()
         self._cancel_body_timers()
         super().finish()
+        if self.finished:
+            self._log_once()
 
     def abort_connection(self) -> None:
         """Drop the connection: the response can't be completed (error after headers)."""
