@@ -112,7 +112,16 @@ class _Known:
         """Whether the record of a read at ``at_id`` can be chosen without asking PFS."""
         return self.complete or (at_id is not None and at_id in self.entries)
 
+    def loaded_record(self, at_id: str | None) -> Record | None:
+        """The record of a read at ``at_id``, if this settles which and has it loaded."""
+        if not self.entries or not self.settles(at_id):
+            return None
+        digest = self.only_digest() or (self.entries.get(at_id) if at_id else None)
+        return self.records.get(digest) if digest else None
+
     def only_digest(self) -> str | None:
+        if len(self.entries) == 1:
+            return next(iter(self.entries.values()))
         digests = set(self.entries.values())
         return digests.pop() if len(digests) == 1 else None
 
@@ -294,6 +303,15 @@ class MetadataStore:
         at: pfs.Commit | None = None,
     ) -> Record:
         """The record for the content ``pfs_hash`` of ``key`` read at ``at``, or the fallback."""
+        rid = record_id(project, repo, key, pfs_hash)
+        known = self._cache.get(rid)
+        record = known.loaded_record(_commit_id(at)) if known is not None else None
+        if record is not None:
+            # The usual HEAD/GET, answered here without get_many's semaphore
+            # and gathered Deferreds (~15% of a 4 KiB GET's reactor time).
+            self._cache.move_to_end(rid)
+            self.hits += 1
+            return record
         found = await self.get_many(client, project, repo, [(key, pfs_hash)], at)
         return found[0]
 
@@ -367,8 +385,7 @@ class MetadataStore:
                 if not cached.entries:
                     etags[i] = ""
                     continue
-                digest = cached.only_digest() or (cached.entries.get(at_id) if at_id else None)
-                record = cached.records.get(digest) if digest else None
+                record = cached.loaded_record(at_id)
             if record is not None:
                 self.hits += 1
                 etags[i] = record.etag
