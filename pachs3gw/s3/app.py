@@ -93,7 +93,9 @@ class _S3Entry(Resource):
         d = Deferred.fromCoroutine(self._handle(request))
         if not d.called:
             # The handler learns of a disconnect as a CancelledError.
-            request.notifyFinish().addErrback(lambda _: d.cancel())
+            request.when_disconnected().addCallback(
+                lambda _: d.cancel() if request.disconnected else None
+            )
         d.addErrback(self._unexpected, request)
         return NOT_DONE_YET
 

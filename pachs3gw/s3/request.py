@@ -135,7 +135,7 @@ class StreamingRequest(server.Request):
         self._stall_abort: Any = None
 
     @property
-    def args(self) -> dict[bytes, list[bytes]]:  # type: ignore[override]
+    def args(self) -> dict[bytes, list[bytes]]:
         """twisted.web's ``args``, parsed when first read: the S3 app parses the raw query itself."""
         if self._args is None:
             self._args = _query_args(self.uri.partition(b"?")[2]) if self.uri else {}
