@@ -156,10 +156,18 @@ class ChunkStore:
         self._writers.shutdown(wait=True)
 
     def read(self, address: bytes, offset: int, length: int) -> bytes:
+        small = offset + length <= INLINE_BYTES
+        if small:
+            # Within the first INLINE_BYTES: most likely a small object's inline
+            # chunk, so the database first (a failed open and its exception cost
+            # more than a missed lookup).
+            data = self.read_inline(address)
+            if data is not None:
+                return data[offset : offset + length]
         try:
             fd = os.open(self.path(address), os.O_RDONLY)
         except FileNotFoundError:
-            data = self.read_inline(address)
+            data = None if small else self.read_inline(address)
             if data is None:
                 raise
             return data[offset : offset + length]
