@@ -165,6 +165,26 @@ def parse_wrk(out: str) -> dict[str, Any]:
     return r
 
 
+def parse_hey(out: str) -> dict[str, Any]:
+    """Requests/s, p50/p99 (ms), status counts of ``hey``'s summary."""
+    import re
+    r: dict[str, Any] = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        return {"error": out.strip()[-200:]}
+    r["rps"] = float(m.group(1))
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s+{pct}%+ in ([\d.]+) secs", out, re.M)
+        if m:
+            r[key] = float(m.group(1)) * 1e3
+    statuses = {int(code): int(n) for code, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
+    r["requests"] = sum(statuses.values())
+    r["non2xx"] = sum(n for code, n in statuses.items() if not 200 <= code < 400)
+    errors = re.search(r"Error distribution:(.*)", out, re.S)
+    r["errors"] = sum(int(n) for n in re.findall(r"\[(\d+)\]", errors.group(1))) if errors else 0
+    return r
+
+
 def calibrate(rounds: int = 5) -> list[float]:
     """A fixed CPU-bound loop (SHA-256 of 128 MiB), timed: how steady the machine is."""
     data = b"\0" * (128 * MiB)
@@ -527,6 +547,10 @@ class Bench:
             self.phase(res, "wrk_get", lambda: self.wrk_get(server, res, bucket, n))
         else:
             res["wrk_get"] = {"na": "wrk not installed"}
+        if shutil.which("hey"):
+            self.phase(res, "hey_head", lambda: self.hey_head(server, res, bucket))
+        else:
+            res["hey_head"] = {"na": "hey not installed"}
         if server.s3:
             chunk = n // reps
 
@@ -569,6 +593,33 @@ class Bench:
                           "errors": sum(r.get("non2xx", 0) + r.get("socket_errors", 0) for r in runs)}
         self.log(f"  wrk_get: {res['wrk_get']['rps']['median']:.0f} req/s "
                  f"p50 {res['wrk_get']['p50_ms']['median']:.2f} ms")
+
+    def hey_head(self, server: peers.Server, res: dict[str, Any], bucket: str) -> None:
+        """4 KiB HEADs with hey (Go, 1 CPU, 16 keep-alive connections), one presigned URL.
+
+        wrk cannot drive HEAD (it waits for the body the Content-Length announces).
+        """
+        from bench.client import Signer
+        signer = Signer(server.access_key, server.secret_key, server.region)
+        host = f"127.0.0.1:{server.port}"
+        url = f"http://{host}" + signer.presign("HEAD", f"/{bucket}/obj/{0:07d}", host)
+        secs = self.p["small_secs"]
+        runs = []
+        for _ in range(self.p["small_reps"]):
+            r = subprocess.run(["hey", "-m", "HEAD", "-c", "16", "-cpus", "1",
+                                "-z", f"{max(1, round(secs))}s", url],
+                               capture_output=True, text=True, timeout=secs + 60)
+            runs.append(parse_hey(r.stdout + r.stderr))
+        ok = [r for r in runs if "rps" in r and r.get("non2xx", 0) <= r.get("requests", 0) // 100]
+        if not ok:
+            res["hey_head"] = {"na": str(runs[0].get("error") or f"non-2xx: {runs[0].get('non2xx')}")[:200]}
+            return
+        res["hey_head"] = {"rps": summarize([r["rps"] for r in ok]),
+                           "p50_ms": summarize([r["p50_ms"] for r in ok]),
+                           "p99_ms": summarize([r["p99_ms"] for r in ok]),
+                           "errors": sum(r.get("non2xx", 0) + r.get("errors", 0) for r in runs)}
+        self.log(f"  hey_head: {res['hey_head']['rps']['median']:.0f} req/s "
+                 f"p50 {res['hey_head']['p50_ms']['median']:.2f} ms")
 
     # ---- listing of N keys, and PUT cost growth with history
     def listing(self, server: peers.Server, res: dict[str, Any]) -> None:
@@ -697,6 +748,8 @@ ROWS: list[tuple[str, str, str, bool]] = [
     ("4 KiB GET, wrk p50 / p99 (ms)", "wrk_get", "lat", False),
     ("4 KiB HEAD ×16 conns (req/s)", "small_head.rps", "med", True),
     ("4 KiB HEAD p50 / p99 (ms)", "small_head", "lat", False),
+    ("4 KiB HEAD, hey ×16 presigned (req/s)", "hey_head.rps", "med", True),
+    ("4 KiB HEAD, hey p50 / p99 (ms)", "hey_head", "lat", False),
     ("4 KiB DELETE ×16 conns (req/s)", "small_delete.rps", "med", True),
     ("4 KiB DELETE p50 / p99 (ms)", "small_delete", "lat", False),
     ("fill: empty-object PUT ×16 (req/s)", "fill", "fill", True),

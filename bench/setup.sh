@@ -17,17 +17,17 @@ else
     echo "npm not found: s3rver will be reported n/a" >&2
 fi
 
-echo "== Debian: nginx wrk"
+echo "== Debian: nginx wrk hey"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    if ! command -v nginx >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then
+    if ! command -v nginx >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1 || ! command -v hey >/dev/null 2>&1; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light wrk \
-            || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx wrk
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light wrk hey \
+            || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx wrk hey
         # the package starts a system nginx on :80; the bench runs its own instances only
         (command -v systemctl >/dev/null && systemctl disable --now nginx) >/dev/null 2>&1 || true
         [ -f /run/nginx.pid ] && kill "$(cat /run/nginx.pid)" 2>/dev/null || true
     fi
 else
-    echo "not root or no apt-get: nginx/wrk must be installed by hand, else reported n/a" >&2
+    echo "not root or no apt-get: nginx/wrk/hey must be installed by hand, else reported n/a" >&2
 fi
 echo "== bench setup done"
