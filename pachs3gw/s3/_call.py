@@ -103,8 +103,8 @@ def _parse_call(request: IS3Request, request_id: str) -> _ParsedRequest:
         routed = raw_path[len(mount):]
     bucket_raw, _, key_raw = routed[1:].partition(b"/")
     try:
-        bucket = unquote_to_bytes(bucket_raw).decode("utf-8")
-        key = unquote_to_bytes(key_raw).decode("utf-8")
+        bucket = (unquote_to_bytes(bucket_raw) if b"%" in bucket_raw else bucket_raw).decode("utf-8")
+        key = (unquote_to_bytes(key_raw) if b"%" in key_raw else key_raw).decode("utf-8")
     except UnicodeDecodeError:
         raise errors.InvalidURI("Couldn't parse the specified URI: keys are UTF-8.") from None
     query = _parse_query(raw_query)
@@ -113,8 +113,10 @@ def _parse_call(request: IS3Request, request_id: str) -> _ParsedRequest:
     for raw_name, raw_values in request.requestHeaders.getAllRawHeaders():
         name = raw_name.decode("latin-1").lower()
         values = [v.decode("latin-1") for v in raw_values]
-        header_lists.setdefault(name, []).extend(values)
-        headers[name] = ",".join(header_lists[name])
+        if name in header_lists:  # the same name in two spellings
+            values = header_lists[name] + values
+        header_lists[name] = values
+        headers[name] = values[0] if len(values) == 1 else ",".join(values)
     return _ParsedRequest(
         request=request,
         method=request.method.decode("latin-1"),
@@ -129,18 +131,24 @@ def _parse_call(request: IS3Request, request_id: str) -> _ParsedRequest:
     )
 
 
+def _unquote_plus(raw: bytes) -> str:
+    """A query name or value decoded (``+`` is a space); most have nothing to decode."""
+    if b"%" in raw or b"+" in raw:
+        raw = unquote_to_bytes(raw.replace(b"+", b" "))
+    return raw.decode("utf-8")
+
+
 def _parse_query(raw_query: bytes) -> dict[str, str]:
     """First value of each query parameter, decoded (``+`` is a space, as in forms)."""
     query: dict[str, str] = {}
+    if not raw_query:
+        return query
     for segment in raw_query.split(b"&"):
         if not segment:
             continue
         name, _, value = segment.partition(b"=")
         try:
-            query.setdefault(
-                unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8"),
-                unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8"),
-            )
+            query.setdefault(_unquote_plus(name), _unquote_plus(value))
         except UnicodeDecodeError:
             raise errors.InvalidArgument("Query parameters must be UTF-8 when decoded.") from None
     return query
