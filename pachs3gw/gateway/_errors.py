@@ -121,17 +121,16 @@ def s3_operation(
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Deferred[T]:
-        bucket = argument("bucket", args, kwargs)
-        context = Context(
-            bucket=bucket if isinstance(bucket, str) else None,
-            key=argument("key", args, kwargs),
-            version_id=argument("version_id", args, kwargs),
-        )
-
         def translate(failure: Failure) -> Failure:
             error = failure.value
             if error is None:  # only a Failure made without an exception; an errback's has one
                 return failure
+            bucket = argument("bucket", args, kwargs)
+            context = Context(  # read only when there is an error to say it in
+                bucket=bucket if isinstance(bucket, str) else None,
+                key=argument("key", args, kwargs),
+                version_id=argument("version_id", args, kwargs),
+            )
             translated = to_s3_error(error, context)
             if translated is error:
                 return failure

@@ -63,11 +63,15 @@ from pachs3gw.s3.interfaces import (
 )
 
 
+#: Backends (one per caller's token) kept by a factory before it starts over.
+BACKENDS_KEPT = 1024
+
+
 @implementer(IBackend)
 class PfsBackend:
     """S3 buckets and objects for one caller, over one :class:`PfsClient`.
 
-    Cheap to create (one per request): the state worth keeping -- the
+    Cheap to create (the factory keeps one per token): the state worth keeping -- the
     metadata cache, the branch writers, the multipart bookkeeping -- lives
     in the shared objects the factory hands in (see
     :class:`~pachs3gw.gateway._core.BackendCore`; each defaults to a fresh
@@ -273,13 +277,24 @@ class PfsBackendFactory:
             self._reactor, self.metadata, self.commits, abandon_after, busy_timeout
         )
         self.staging = Staging()
+        #: One backend per token, made once: a backend and its six parts cost
+        #: ~10 µs to build, a tenth of what a HEAD's gateway side costs
+        #: otherwise. (Backends keep no state of their own.)
+        self._backends: dict[str | None, PfsBackend] = {}
 
     def backend_for(self, access_key: str | None) -> IBackend:
         """*Reactor thread.*"""
-        client = self._client
         forward = self._authenticator is None or self._authenticator.enabled
-        if access_key and forward:
-            client = client.with_token(access_key)
+        token = access_key if access_key and forward else None
+        backend = self._backends.get(token)
+        if backend is None:
+            if len(self._backends) >= BACKENDS_KEPT:
+                self._backends.clear()
+            backend = self._backends[token] = self._make_backend(token)
+        return backend
+
+    def _make_backend(self, token: str | None) -> PfsBackend:
+        client = self._client if token is None else self._client.with_token(token)
         return PfsBackend(
             client,
             self._reactor,
