@@ -12,12 +12,13 @@ Everything here is pure and thread-agnostic.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from pachs3gw.s3.conditions import format_etag
+from pachs3gw.s3.conditions import format_etag, normalize_etag
 from pachs3gw.s3.interfaces import (
     BucketEntry,
     ListPage,
@@ -67,6 +68,8 @@ def _escape_char(m: re.Match[str]) -> str:
 
 
 def _escape(text: str) -> str:
+    if _NEEDS_ESCAPE.search(text) is None:  # most text: nothing to escape, no new string
+        return text
     return _NEEDS_ESCAPE.sub(_escape_char, text)
 
 
@@ -87,12 +90,14 @@ def _document(root: str, children: Iterable[str], *, namespace: bool = True) -> 
     return f"{_PROLOG}<{root}{ns}>{''.join(children)}</{root}>".encode("utf-8")
 
 
+@functools.lru_cache(maxsize=4096)  # a listing page's keys share their commits' times
 def format_timestamp(dt: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, as S3 writes ``LastModified``."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     dt = dt.astimezone(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # "2026-12-03T13:37:14.123+00:00" -> "...14.123Z" (isoformat: a fifth of strftime's cost)
+    return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def encode_key(value: str, encoding_type: str | None) -> str:
@@ -192,19 +197,16 @@ def access_control_policy() -> bytes:
 
 
 def _contents(page: ListPage, encoding_type: str | None, owner: bool) -> list[str]:
-    out = []
-    for obj in page.contents:
-        children = [
-            _t("Key", encode_key(obj.key, encoding_type)),
-            _t("LastModified", format_timestamp(obj.last_modified)),
-            _t("ETag", format_etag(obj.etag)),
-            _t("Size", obj.size),
-        ]
-        if owner:
-            children.append(_owner())
-        children.append(_t("StorageClass", "STANDARD"))
-        out.append(_e("Contents", children))
-    return out
+    # One f-string per entry: a page has up to 1,000 of them, and building each from
+    # element helpers cost a quarter of a listing page's time.
+    owner_xml = _owner() if owner else ""
+    return [
+        f"<Contents><Key>{_escape(encode_key(obj.key, encoding_type))}</Key>"
+        f"<LastModified>{format_timestamp(obj.last_modified)}</LastModified>"
+        f"<ETag>&quot;{_escape(normalize_etag(obj.etag))}&quot;</ETag><Size>{int(obj.size)}</Size>"
+        f"{owner_xml}<StorageClass>STANDARD</StorageClass></Contents>"
+        for obj in page.contents
+    ]
 
 
 def _common_prefixes(prefixes: Sequence[str], encoding_type: str | None) -> list[str]:
