@@ -51,7 +51,7 @@ from __future__ import annotations
 import collections
 import os
 import socket
-from typing import Any, Awaitable, Callable, Generic, Hashable, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Hashable, Iterable, TypeVar
 
 import attrs
 from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
@@ -75,6 +75,7 @@ from pachs3gw.gateway.tracker import (
     branch_key,
     wait_closed,
 )
+from pachs3gw.pfs import client as pfs_client
 from pachs3gw.pfs import errors as pfs_errors
 from pachs3gw.pfs.client import PfsClient
 from pachs3gw.proto import pfs_v2_pb2 as pfs
@@ -118,6 +119,8 @@ class Build:
     ref: BucketRef
     commit: pfs.Commit
     entries: list[tuple[str, bytes, str, Record]] = attrs.Factory(list)
+    #: Paths the writes delete: one ModifyFile for all of them once every step ran.
+    deletions: list[str] = attrs.Factory(list)
     changed: bool = False
     #: Set when the commit may hold what a failed write sent: it must not finish.
     tainted: BaseException | None = None
@@ -130,6 +133,7 @@ class Scope:
     build: Build
     touched: bool = False
     entries: list[tuple[str, bytes, str, Record]] = attrs.Factory(list)
+    deletions: list[str] = attrs.Factory(list)
 
     @property
     def commit(self) -> pfs.Commit:
@@ -150,6 +154,12 @@ class Scope:
             self.touched = True  # unknown whether the server applied it
             raise
         self.touched = True
+
+    def delete(self, paths: Iterable[str]) -> None:
+        """Delete ``paths`` in the commit: sent with every other write's deletions in one
+        ModifyFile after the steps ran (a batch of DELETEs costs one call, not one each),
+        before the commit finishes; if that fails, the whole commit does."""
+        self.deletions.extend(paths)
 
     def record(self, key: str, pfs_hash: bytes, record: Record) -> None:
         """The metadata record of ``key``'s new content, written before the commit finishes."""
@@ -284,6 +294,11 @@ class BranchWriter:
             outcomes = await gatherResults([ensureDeferred(self._apply(w, build)) for w in batch])
             if build.tainted is not None:
                 raise build.tainted
+            if build.deletions:
+                await client.modify_file(
+                    [pfs_client.set_commit(commit)]
+                    + [pfs_client.delete_file(path) for path in build.deletions]
+                )
             if build.changed:
                 meta = self._writers.meta
                 if build.entries:
@@ -316,8 +331,9 @@ class BranchWriter:
             if scope.touched and build.tainted is None:
                 build.tainted = failure.value
             return False, failure
-        build.changed = build.changed or scope.touched
+        build.changed = build.changed or scope.touched or bool(scope.deletions)
         build.entries += scope.entries
+        build.deletions += scope.deletions
         return True, answer
 
     async def _start(self, client: PfsClient) -> pfs.Commit:

@@ -149,16 +149,12 @@ class ObjectOps:
         present = await self._files_at_head(ref, candidates)
         if not present:
             return DeleteResult(key=key)  # S3: deleting nothing succeeds, and no commit
-        client = self._core.client
 
         async def step(scope: Scope) -> Callable[[str], DeleteResult]:
             doomed = await self._files_among(scope.commit, present)
             if not doomed:
                 return lambda _: DeleteResult(key=key)  # deleted meanwhile
-            await scope.modify(
-                client,
-                [pfs_client.set_commit(scope.commit)] + [pfs_client.delete_file(p) for p in doomed],
-            )
+            scope.delete(doomed)
             return lambda version: DeleteResult(key=key, version_id=version, delete_marker=True)
 
         return await self._core.submit(ref, present, step)
@@ -232,16 +228,10 @@ class ObjectOps:
         paths = sorted({path for _, _, path in candidates})
         present = await self._files_at_head(ref, paths)
         if present:
-            client = self._core.client
 
             async def step(scope: Scope) -> Callable[[str], tuple[str, set[str]]]:
                 doomed = await self._files_among(scope.commit, present)
-                if doomed:
-                    await scope.modify(
-                        client,
-                        [pfs_client.set_commit(scope.commit)]
-                        + [pfs_client.delete_file(p) for p in doomed],
-                    )
+                scope.delete(doomed)
                 return lambda version: (version, set(doomed))
 
             version, deleted = await self._core.submit(ref, present, step)

@@ -183,6 +183,36 @@ async def test_concurrent_writes_of_different_keys_share_commits_one_key_never_d
 
 
 @deferred
+async def test_concurrent_deletes_share_commits_and_one_modify_file_each(
+    client: PfsClient, pool: ThreadPool, bucket_name: str
+) -> None:
+    counting, backend = await counted_bucket(client, pool, bucket_name)
+    keys = [f"k{i:02d}" for i in range(12)]
+    for key in keys + ["kept"]:
+        await backend.put_object(bucket_name, key, Body(key.encode()), ObjectMetadata())
+    before = await commits_of(client, bucket_name)
+    counting.calls.clear()
+
+    results = await gatherResults([backend.delete_object(bucket_name, k, None) for k in keys])
+
+    # The first delete goes out alone, the other eleven share the next commit,
+    # and each commit sends its deletions in one ModifyFile.
+    versions = [r.version_id for r in results]
+    assert all(r.delete_marker and r.error is None for r in results)
+    assert len(set(versions)) == 2
+    after = await commits_of(client, bucket_name)
+    assert len(after) - len(before) == 2 == counting.calls["start_commit"]
+    assert counting.calls["modify_file"] == 2
+    assert counting.calls["finish_commit"] == 2
+    assert set(versions) == {c.commit.id for c in after[:2]}  # the delete markers' commits
+    page = await backend.list_objects(bucket_name, "", "", "", 1000)
+    assert [o.key for o in page.contents] == ["kept"]
+    for key in keys:
+        with pytest.raises(errors.NoSuchKey):
+            await backend.head_object(bucket_name, key, None)
+
+
+@deferred
 async def test_refused_writes_leave_no_commit(client: PfsClient, pool: ThreadPool, bucket_name: str) -> None:
     factory = PfsBackendFactory(client, reactor, pool)
     backend = factory.backend_for(None)
