@@ -22,8 +22,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET
-
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import NotFound  # Klein's routing raises werkzeug's errors
 
 from pachs3gw.metrics import GatewayMetrics, MetricsResource
 from pachs3gw.pfs import errors as pfs_errors
