@@ -176,10 +176,42 @@ async def test_concurrent_writes_of_different_keys_share_commits_one_key_never_d
     after = await commits_of(client, bucket_name)
     assert len(after) - len(before) == 5 == counting.calls["start_commit"]
     assert counting.calls["finish_commit"] == 5
-    assert counting.calls["modify_file"] == 20 + 5  # each write's data, one record write per commit
+    # Per commit: one ModifyFile with every (small) body of it, one with the records.
+    assert counting.calls["modify_file"] == 5 + 5
     for i, (key, result) in enumerate(zip(keys, results)):
         reader = await backend.get_object(bucket_name, key, result.version_id)
         assert await read_all(reader) == b"%s %d" % (key.encode(), i)
+
+
+@deferred
+async def test_a_bad_small_body_fails_alone_in_a_commit_its_body_would_have_shared(
+    client: PfsClient, pool: ThreadPool, bucket_name: str
+) -> None:
+    counting, backend = await counted_bucket(client, pool, bucket_name)
+    await backend.put_object(bucket_name, "warm", Body(b"w"), ObjectMetadata())
+    counting.calls.clear()
+
+    bodies = {f"k{i}": Body(b"body %d" % i) for i in range(6)}
+    bodies["k3"] = Body(b"bad body", fail_with=errors.BadDigest())
+    outcomes = await DeferredList(
+        [backend.put_object(bucket_name, k, b, ObjectMetadata()) for k, b in bodies.items()],
+        consumeErrors=True,
+    )
+
+    # The bad body failed while it was read, before it joined the shared ModifyFile.
+    by_key = dict(zip(bodies, outcomes))
+    ok, failure = by_key.pop("k3")
+    assert not ok and failure.check(errors.BadDigest)
+    assert all(ok for ok, _ in by_key.values())
+    commits = len({result.version_id for _, result in by_key.values()})
+    assert commits <= 2 and counting.calls["start_commit"] <= 2
+    assert counting.calls["modify_file"] == 2 * commits  # per commit: the bodies, the records
+    for key, (_, result) in by_key.items():
+        reader = await backend.get_object(bucket_name, key, None)
+        assert await read_all(reader) == bodies[key].data
+        assert reader.info.etag == hashlib.md5(bodies[key].data).hexdigest()
+    with pytest.raises(errors.NoSuchKey):
+        await backend.head_object(bucket_name, "k3", None)
 
 
 @deferred
