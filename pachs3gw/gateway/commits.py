@@ -138,10 +138,10 @@ class Build:
     async def _send_uploads(self, client: PfsClient) -> None:
         """One ModifyFile for every small body of the commit; each step learns how it went."""
         uploads, self.uploads = self.uploads, []
-        requests = [pfs_client.set_commit(self.commit)]
-        for _, path, chunks, _ in uploads:
-            requests.extend(pfs_client.put_file(path, chunks))
-        try:
+        try:  # whatever fails, every step waiting here hears of it
+            requests = [pfs_client.set_commit(self.commit)]
+            for _, path, chunks, _ in uploads:
+                requests.extend(pfs_client.put_file(path, chunks))
             await client.modify_file(requests)
         except BaseException as e:
             if not isinstance(e, _UNAPPLIED) and self.tainted is None:
