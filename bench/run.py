@@ -181,7 +181,7 @@ def parse_hey(out: str) -> dict[str, Any]:
     r["requests"] = sum(statuses.values())
     r["non2xx"] = sum(n for code, n in statuses.items() if not 200 <= code < 400)
     errors = re.search(r"Error distribution:(.*)", out, re.S)
-    r["errors"] = sum(int(n) for n in re.findall(r"\[(\d+)\]", errors.group(1))) if errors else 0
+    r["socket_errors"] = sum(int(n) for n in re.findall(r"\[(\d+)\]", errors.group(1))) if errors else 0
     return r
 
 
@@ -576,23 +576,9 @@ class Bench:
             f'local paths = {{}}\nfor line in io.lines("{paths}") do paths[#paths + 1] = line end\n'
             'local i = 0\nrequest = function()\n  i = i + 1\n  if i > #paths then i = 1 end\n'
             '  return wrk.format("GET", paths[i])\nend\n')
-        secs = self.p["small_secs"]
-        runs = []
-        for _ in range(self.p["small_reps"]):
-            r = subprocess.run(["wrk", "-t1", "-c16", f"-d{max(1, round(secs))}s", "--latency",
-                                "-s", str(script), f"http://{host}"],
-                               capture_output=True, text=True, timeout=secs + 60)
-            runs.append(parse_wrk(r.stdout + r.stderr))
-        ok = [r for r in runs if "rps" in r and r.get("non2xx", 0) <= r.get("requests", 0) // 100]
-        if not ok:
-            res["wrk_get"] = {"na": str(runs[0].get("error") or f"non-2xx: {runs[0].get('non2xx')}")[:200]}
-            return
-        res["wrk_get"] = {"rps": summarize([r["rps"] for r in ok]),
-                          "p50_ms": summarize([r["p50_ms"] for r in ok]),
-                          "p99_ms": summarize([r["p99_ms"] for r in ok]),
-                          "errors": sum(r.get("non2xx", 0) + r.get("socket_errors", 0) for r in runs)}
-        self.log(f"  wrk_get: {res['wrk_get']['rps']['median']:.0f} req/s "
-                 f"p50 {res['wrk_get']['p50_ms']['median']:.2f} ms")
+        secs = max(1, round(self.p["small_secs"]))
+        self.load_tool(res, "wrk_get", ["wrk", "-t1", "-c16", f"-d{secs}s", "--latency",
+                                        "-s", str(script), f"http://{host}"], parse_wrk)
 
     def hey_head(self, server: peers.Server, res: dict[str, Any], bucket: str) -> None:
         """4 KiB HEADs with hey (Go, 1 CPU, 16 keep-alive connections), one presigned URL.
@@ -603,23 +589,30 @@ class Bench:
         signer = Signer(server.access_key, server.secret_key, server.region)
         host = f"127.0.0.1:{server.port}"
         url = f"http://{host}" + signer.presign("HEAD", f"/{bucket}/obj/{0:07d}", host)
+        secs = max(1, round(self.p["small_secs"]))
+        self.load_tool(res, "hey_head", ["hey", "-m", "HEAD", "-c", "16", "-cpus", "1",
+                                         "-z", f"{secs}s", url], parse_hey)
+
+    def load_tool(self, res: dict[str, Any], label: str, argv: list[str],
+                  parse: Callable[[str], dict[str, Any]]) -> None:
+        """Run a load generator (wrk, hey) ``small_reps`` times; record req/s and latency.
+
+        A run counts if at most 1% of its answers were not 2xx/3xx.
+        """
         secs = self.p["small_secs"]
-        runs = []
-        for _ in range(self.p["small_reps"]):
-            r = subprocess.run(["hey", "-m", "HEAD", "-c", "16", "-cpus", "1",
-                                "-z", f"{max(1, round(secs))}s", url],
-                               capture_output=True, text=True, timeout=secs + 60)
-            runs.append(parse_hey(r.stdout + r.stderr))
+        runs = [parse((r.stdout or "") + (r.stderr or "")) for r in (
+            subprocess.run(argv, capture_output=True, text=True, timeout=secs + 60)
+            for _ in range(self.p["small_reps"]))]
         ok = [r for r in runs if "rps" in r and r.get("non2xx", 0) <= r.get("requests", 0) // 100]
         if not ok:
-            res["hey_head"] = {"na": str(runs[0].get("error") or f"non-2xx: {runs[0].get('non2xx')}")[:200]}
+            res[label] = {"na": str(runs[0].get("error") or f"non-2xx: {runs[0].get('non2xx')}")[:200]}
             return
-        res["hey_head"] = {"rps": summarize([r["rps"] for r in ok]),
-                           "p50_ms": summarize([r["p50_ms"] for r in ok]),
-                           "p99_ms": summarize([r["p99_ms"] for r in ok]),
-                           "errors": sum(r.get("non2xx", 0) + r.get("errors", 0) for r in runs)}
-        self.log(f"  hey_head: {res['hey_head']['rps']['median']:.0f} req/s "
-                 f"p50 {res['hey_head']['p50_ms']['median']:.2f} ms")
+        res[label] = {"rps": summarize([r["rps"] for r in ok]),
+                      "p50_ms": summarize([r["p50_ms"] for r in ok]),
+                      "p99_ms": summarize([r["p99_ms"] for r in ok]),
+                      "errors": sum(r.get("non2xx", 0) + r.get("socket_errors", 0) for r in runs)}
+        self.log(f"  {label}: {res[label]['rps']['median']:.0f} req/s "
+                 f"p50 {res[label]['p50_ms']['median']:.2f} ms")
 
     # ---- listing of N keys, and PUT cost growth with history
     def listing(self, server: peers.Server, res: dict[str, Any]) -> None:

@@ -60,13 +60,19 @@ class CountingClient:
 
 
 async def counted_bucket(
-    client: PfsClient, pool: ThreadPool, bucket_name: str
+    client: PfsClient, pool: ThreadPool, bucket_name: str, *, warm: bool = False
 ) -> tuple[CountingClient, Any]:
-    """A new bucket, and a backend over a client that counts what it is asked from then on."""
+    """A new bucket, and a backend over a client that counts what it is asked from then on.
+
+    ``warm``: one write first (the bucket's writable check and the metadata repo are then
+    known), not counted.
+    """
     counting = CountingClient(client)
     factory = PfsBackendFactory(counting, reactor, pool)  # type: ignore[arg-type]
     backend = factory.backend_for(None)
     await backend.create_bucket(bucket_name)
+    if warm:
+        await backend.put_object(bucket_name, "warm", Body(b"w"), ObjectMetadata())
     counting.calls.clear()
     return counting, backend
 
@@ -154,10 +160,8 @@ async def test_a_bucket_deleted_here_is_not_taken_for_writable_afterwards(
 async def test_concurrent_writes_of_different_keys_share_commits_one_key_never_does(
     client: PfsClient, pool: ThreadPool, bucket_name: str
 ) -> None:
-    counting, backend = await counted_bucket(client, pool, bucket_name)
-    await backend.put_object(bucket_name, "warm", Body(b"w"), ObjectMetadata())
+    counting, backend = await counted_bucket(client, pool, bucket_name, warm=True)
     before = await commits_of(client, bucket_name)
-    counting.calls.clear()
 
     keys = [f"k{i:02d}" for i in range(16)] + ["same"] * 4
     results = await gatherResults(
@@ -187,9 +191,7 @@ async def test_concurrent_writes_of_different_keys_share_commits_one_key_never_d
 async def test_a_bad_small_body_fails_alone_in_a_commit_its_body_would_have_shared(
     client: PfsClient, pool: ThreadPool, bucket_name: str
 ) -> None:
-    counting, backend = await counted_bucket(client, pool, bucket_name)
-    await backend.put_object(bucket_name, "warm", Body(b"w"), ObjectMetadata())
-    counting.calls.clear()
+    counting, backend = await counted_bucket(client, pool, bucket_name, warm=True)
 
     bodies = {f"k{i}": Body(b"body %d" % i) for i in range(6)}
     bodies["k3"] = Body(b"bad body", fail_with=errors.BadDigest())
